@@ -1,0 +1,148 @@
+"""Configuration: region dialects, unit conversions and clinical thresholds.
+
+Everything a region differs in (file format, column names, codes, units, encodings) lives
+in `config/regions/<region>.toml`, so that adding a region is configuration, not code.
+Clinical thresholds live in `config/thresholds.toml`, one value per rule with its source.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "config"
+SQL_DIR = PROJECT_ROOT / "sql"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+SAMPLES_DIR = PROJECT_ROOT / "data_samples"
+
+# The canonical tables a region extract is mapped into, in ingest order (practices and
+# patients first so that later tables can be checked against them).
+TABLES = (
+    "practices",
+    "patients",
+    "lab_results",
+    "prescriptions",
+    "diagnoses",
+    "relations",
+    "genetic_tests",
+)
+
+_REGION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class RegionDialect:
+    """How one region's extract files look, and how they map to the canonical schema."""
+
+    name: str
+    display_name: str
+    format: str  # "csv" or "parquet"
+    files: dict[str, str]
+    columns: dict[str, dict[str, str]]
+    lab_codes: dict[str, str]
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    decimal: str = "."
+    date_format: str = "%Y-%m-%d"
+    timestamp_format: str = "%Y-%m-%d %H:%M:%S"
+    icd10_style: str = "dotted"
+    source_path: Path | None = None
+
+    def source_column(self, table: str, canonical: str) -> str | None:
+        """The region's column name for a canonical column, or None if the region lacks it."""
+        return self.columns.get(table, {}).get(canonical)
+
+
+def check_region_name(name: str) -> str:
+    """Region names become file and folder names, so they must not be able to escape them."""
+    if not _REGION_NAME.match(name):
+        raise ConfigError(
+            f"invalid region name {name!r}: use lower-case letters, digits, '-' or '_'"
+        )
+    return name
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_region(name: str, config_dir: Path = CONFIG_DIR) -> RegionDialect:
+    """Load and check one region's dialect file."""
+    check_region_name(name)
+    path = config_dir / "regions" / f"{name}.toml"
+    raw = _read_toml(path)
+    try:
+        head = raw["region"]
+        if head["name"] != name:
+            raise ConfigError(f"{path}: [region] name {head['name']!r} does not match file name")
+        fmt = head["format"]
+        if fmt not in ("csv", "parquet"):
+            raise ConfigError(f"{path}: [region] format must be 'csv' or 'parquet', not {fmt!r}")
+        files = dict(raw["files"])
+        missing = [t for t in TABLES if t not in files]
+        if missing:
+            raise ConfigError(f"{path}: [files] lacks {', '.join(missing)}")
+        columns = {t: dict(c) for t, c in raw.get("columns", {}).items()}
+        for table in TABLES:
+            if table != "practices" and "cpr" not in columns.get(table, {}):
+                raise ConfigError(f"{path}: [columns.{table}] needs a 'cpr' column")
+        return RegionDialect(
+            name=name,
+            display_name=head.get("display_name", name),
+            format=fmt,
+            files=files,
+            columns=columns,
+            lab_codes=dict(raw["lab_codes"]),
+            values={k: dict(v) for k, v in raw.get("values", {}).items()},
+            encoding=head.get("encoding", "utf-8"),
+            delimiter=head.get("delimiter", ","),
+            decimal=head.get("decimal", "."),
+            date_format=head.get("date_format", "%Y-%m-%d"),
+            timestamp_format=head.get("timestamp_format", "%Y-%m-%d %H:%M:%S"),
+            icd10_style=head.get("icd10_style", "dotted"),
+            source_path=path,
+        )
+    except KeyError as exc:
+        raise ConfigError(f"{path}: missing required key {exc}") from exc
+
+
+def list_regions(config_dir: Path = CONFIG_DIR) -> list[str]:
+    """Names of all configured regions, sorted (the national run's fan-out)."""
+    return sorted(p.stem for p in (config_dir / "regions").glob("*.toml"))
+
+
+@dataclass(frozen=True)
+class UnitRule:
+    """Canonical unit of an analyte and the factors from each accepted source unit."""
+
+    analyte: str
+    unit: str
+    convert: dict[str, float]
+
+
+def load_units(config_dir: Path = CONFIG_DIR) -> dict[str, UnitRule]:
+    raw = _read_toml(config_dir / "units.toml")
+    return {
+        analyte: UnitRule(analyte, spec["unit"], {u: float(f) for u, f in spec["convert"].items()})
+        for analyte, spec in raw.items()
+    }
+
+
+def load_thresholds(config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
+    """Clinical thresholds: one TOML file, each value commented with its source."""
+    return _read_toml(config_dir / "thresholds.toml")

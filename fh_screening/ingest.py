@@ -1,0 +1,330 @@
+"""Ingest one region's extract files into the canonical, pseudonymised store.
+
+Each file is read by DuckDB's own readers (CSV with the region's encoding and delimiter,
+every column as text; Parquet as typed), renamed to canonical columns by the region's
+dialect, then parsed by `sql/ingest/<table>.sql`. Rows that fail a check go to
+`quarantine` with file, row, field and reason; structurally broken CSV lines (DuckDB's
+`store_rejects`) too. A file is ingested in one transaction and recorded by checksum, so
+ingesting it again changes nothing, and a crash leaves no half-ingested file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from fh_screening.config import TABLES, RegionDialect, UnitRule, load_units
+from fh_screening.privacy import PseudonymKey, attach_vault, detach_vault
+from fh_screening.store import run_sql
+
+log = logging.getLogger(__name__)
+
+# Canonical source columns per table, as the dialect names them (beside `cpr`).
+SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "practices": ("gp_practice_id", "practice_name", "lipid_clinic_id"),
+    "patients": ("cpr", "birth_date", "sex", "gp_practice_id", "deceased_date"),
+    "lab_results": ("cpr", "sampled_at", "source_code", "source_value", "source_unit"),
+    "prescriptions": ("cpr", "atc_code", "strength_mg", "start_date", "end_date"),
+    "diagnoses": ("cpr", "icd10", "diagnosed_at"),
+    "relations": ("cpr", "relative_cpr", "relation"),
+    "genetic_tests": ("cpr", "tested_at", "result"),
+}
+# Columns a file must have; the others may be absent (then NULL, or derived from the CPR).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "practices": ("gp_practice_id", "lipid_clinic_id"),
+    "patients": ("cpr",),
+    "lab_results": ("cpr", "sampled_at", "source_code", "source_value"),
+    "prescriptions": ("cpr", "atc_code", "start_date"),
+    "diagnoses": ("cpr", "icd10", "diagnosed_at"),
+    "relations": ("cpr", "relative_cpr", "relation"),
+    "genetic_tests": ("cpr", "tested_at", "result"),
+}
+# Snapshot tables: a newer file replaces the rows for the same key.
+SNAPSHOT_KEYS = {"patients": ("person_id",), "practices": ("region", "gp_practice_id")}
+CPR_COLUMNS = ("cpr", "relative_cpr")
+ISO_DATE, ISO_TIMESTAMP = "%Y-%m-%d", "%Y-%m-%d %H:%M:%S"
+
+
+class IngestError(RuntimeError):
+    """A whole file cannot be ingested (unreadable, or not shaped as its dialect says)."""
+
+
+@dataclass
+class FileResult:
+    path: str
+    table: str
+    checksum: str
+    skipped: bool = False
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class IngestResult:
+    region: str
+    files: list[FileResult] = field(default_factory=list)
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "files_ingested": sum(not f.skipped for f in self.files),
+            "files_skipped": sum(f.skipped for f in self.files),
+            "rows_read": sum(f.rows_read for f in self.files),
+            "rows_accepted": sum(f.rows_accepted for f in self.files),
+            "rows_quarantined": sum(f.rows_quarantined for f in self.files),
+        }
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def quote_ident(name: str) -> str:
+    """A column name from a dialect file as a DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _load_lookups(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
+                  units: dict[str, UnitRule]) -> None:
+    """The region's code and value maps as temp tables the parse SQL joins."""
+    con.execute("create or replace temp table lab_code_map (source_code varchar, analyte varchar)")
+    con.executemany("insert into lab_code_map values (?, ?)", sorted(dialect.lab_codes.items()))
+    con.execute(
+        "create or replace temp table unit_map "
+        "(analyte varchar, source_unit varchar, factor double, unit varchar)"
+    )
+    con.executemany(
+        "insert into unit_map values (?, ?, ?, ?)",
+        [(r.analyte, u, f, r.unit) for r in units.values() for u, f in sorted(r.convert.items())],
+    )
+    con.execute(
+        "create or replace temp table value_map (kind varchar, source_value varchar, canonical varchar)"
+    )
+    con.executemany(
+        "insert into value_map values (?, ?, ?)",
+        [(k, s, c) for k, m in sorted(dialect.values.items()) for s, c in sorted(m.items())],
+    )
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, dialect: RegionDialect) -> tuple[
+        list[str], int]:
+    """Read a CSV into temp table `raw_stage` (text columns, `_row`); broken lines go to
+    temp table `csv_rejects`. Returns the header and the number of data rows in the file."""
+    options = {"p": str(path), "enc": dialect.encoding, "delim": dialect.delimiter}
+    read = ("read_csv($p, encoding=$enc, delim=$delim, header=true, all_varchar=true, "
+            "quote='\"', escape='\"'")
+    try:
+        header = [d[0] for d in con.execute(
+            f"select * from {read}, store_rejects=true) limit 0", options).description]
+        columns = "{" + ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': 'VARCHAR'"
+                                  for c in header) + "}"
+        con.execute("drop table if exists reject_errors")
+        con.execute("drop table if exists reject_scans")
+        con.execute(
+            f"create or replace temp table raw_read as select * from {read}, "
+            f"columns={columns}, store_rejects=true)", options)
+    except duckdb.Error as exc:
+        raise IngestError(f"{path}: cannot be read as {dialect.name} CSV: {exc}") from exc
+    con.execute(
+        "create or replace temp table csv_rejects as select distinct on (line) "
+        "line - 1 as _row, column_name, error_type, error_message, csv_line "
+        "from reject_errors order by line"
+    )
+    accepted = con.execute("select count(*) from raw_read").fetchall()[0][0]
+    rejected = con.execute("select count(*) from csv_rejects").fetchall()[0][0]
+    # DuckDB keeps file order; the i-th accepted row is the i-th data row not rejected.
+    con.execute(
+        """
+        create or replace temp table raw_stage as
+        with rows as (
+            select r.range + 1 as _row from range($n) r
+            where r.range + 1 not in (select _row from csv_rejects)
+        ), numbered as (select _row, row_number() over (order by _row) - 1 as idx from rows)
+        select s.*, n._row from raw_read s join numbered n on n.idx = s.rowid
+        """,
+        {"n": accepted + rejected},
+    )
+    return header, accepted + rejected
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], int]:
+    try:
+        con.execute(
+            "create or replace temp table raw_stage as "
+            "select * exclude (file_row_number), file_row_number + 1 as _row "
+            "from read_parquet($p, file_row_number=true)", {"p": str(path)})
+    except duckdb.Error as exc:
+        raise IngestError(f"{path}: cannot be read as Parquet: {exc}") from exc
+    con.execute("create or replace temp table csv_rejects (_row bigint, column_name varchar, "
+                "error_type varchar, error_message varchar, csv_line varchar)")
+    header = [d[0] for d in con.execute("select * from raw_stage limit 0").description]
+    header.remove("_row")
+    rows = con.execute("select count(*) from raw_stage").fetchall()[0][0]
+    return header, rows
+
+
+def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str,
+                     header: list[str], path: Path) -> None:
+    """View `stg`: canonical names, text values, `_row`, and `_raw` JSON without CPRs."""
+    mapping = dialect.columns.get(table, {})
+    missing = [
+        f"{mapping.get(c, '?')} ({c})" for c in REQUIRED_COLUMNS[table]
+        if c not in mapping or mapping[c] not in header
+    ]
+    if missing:
+        raise IngestError(
+            f"{path}: the {dialect.name} dialect expects column(s) {', '.join(missing)} for "
+            f"{table}, but the file has {', '.join(header)}; check config/regions/"
+            f"{dialect.name}.toml"
+        )
+    select = []
+    for canonical in SOURCE_COLUMNS[table]:
+        source = mapping.get(canonical)
+        value = f"cast({quote_ident(source)} as varchar)" if source in header else "null"
+        select.append(f"{value}::varchar as {canonical}")
+    raw_fields = [c for c in header if c not in {mapping.get(k) for k in CPR_COLUMNS}]
+    raw = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': cast({quote_ident(c)} as varchar)"
+                    for c in raw_fields)
+    select.append("_row")
+    select.append(f"to_json({{{raw}}})::varchar as _raw" if raw else "null::varchar as _raw")
+    con.execute(f"create or replace temp view stg as select {', '.join(select)} from raw_stage")
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
+                key: PseudonymKey, *, today: date, vault_path: Path) -> FileResult:
+    """Ingest one file, or skip it when its checksum was ingested before."""
+    checksum = file_checksum(path)
+    result = FileResult(path=str(path), table=table, checksum=checksum)
+    seen = con.execute("select 1 from ingested_files where checksum = ?", [checksum]).fetchall()
+    if seen:
+        result.skipped = True
+        return result
+
+    if dialect.format == "csv":
+        header, rows_in_file = _stage_csv(con, path, dialect)
+        date_format, ts_format = dialect.date_format, dialect.timestamp_format
+        decimal_comma = dialect.decimal == ","
+    else:
+        header, rows_in_file = _stage_parquet(con, path)
+        date_format, ts_format, decimal_comma = ISO_DATE, ISO_TIMESTAMP, False
+    _create_stg_view(con, dialect, table, header, path)
+    params = {
+        "region": dialect.name, "decimal_comma": decimal_comma, "date_format": date_format,
+        "timestamp_format": ts_format, "icd10_style": dialect.icd10_style, "today": today,
+        **key.sql_params(),
+    }
+    run_sql(con, f"ingest/{table}", params)
+    parsed_cols = {d[0] for d in con.execute("select * from parsed limit 0").description}
+
+    # Identities go to the vault first (a separate database; DuckDB commits one database
+    # per transaction). An identity without store rows is harmless; the reverse is not.
+    if parsed_cols & {"_cpr", "_relative_cpr"}:
+        attach_vault(con, vault_path)
+        try:
+            for pid, cpr in (("person_id", "_cpr"), ("relative_id", "_relative_cpr")):
+                if cpr in parsed_cols:
+                    con.execute(
+                        f"insert or ignore into vault.identity select distinct {pid}, {cpr} "
+                        f"from parsed where _problem is null")
+        finally:
+            detach_vault(con)
+        drop = ", ".join(c for c in ("_cpr", "_relative_cpr") if c in parsed_cols)
+        con.execute(f"create or replace temp table parsed as select * exclude ({drop}) from parsed")
+
+    file_params = {"region": dialect.name, "source_file": str(path), "table_name": table}
+    con.execute("begin transaction")
+    try:
+        if table in SNAPSHOT_KEYS:
+            keys = SNAPSHOT_KEYS[table]
+            match = " and ".join(f"t.{k} = p.{k}" for k in keys if k != "region")
+            region_match = " and t.region = $region" if "region" in keys else ""
+            con.execute(
+                f"delete from {table} t where exists (select 1 from parsed p where "
+                f"p._problem is null and {match}){region_match}", {"region": dialect.name}
+                if region_match else None)
+        con.execute(
+            f"insert into {table} by name select * exclude (_row, _raw, _pid, _problem), "
+            "$region as region, $source_file as source_file, _row as row_number "
+            "from parsed where _problem is null",
+            {"region": dialect.name, "source_file": str(path)})
+        con.execute(
+            "insert into quarantine select $source_file, $table_name, _row, _problem.field, "
+            "_problem.reason, _pid, _raw, $region from parsed where _problem is not null",
+            file_params)
+        # A broken CSV line is kept for the quarantine, but without CPR numbers.
+        con.execute(
+            "insert into quarantine select $source_file, $table_name, _row, column_name, "
+            "'malformed CSV line: ' || error_type || ' (' || error_message || ')', null, "
+            "regexp_replace(csv_line, '[0-9]{6}-?[0-9]{4}', '<cpr>', 'g'), $region "
+            "from csv_rejects", file_params)
+        rejects = con.execute("select count(*) from csv_rejects").fetchall()[0][0]
+        counts = con.execute(
+            "select count(*) filter (where _problem is null), "
+            "count(*) filter (where _problem is not null) from parsed").fetchall()[0]
+        result.rows_accepted = counts[0]
+        result.rows_quarantined = counts[1] + rejects
+        result.rows_read = rows_in_file
+        if result.rows_accepted + result.rows_quarantined != result.rows_read:
+            raise IngestError(
+                f"{path}: rows do not balance: read {result.rows_read}, accepted "
+                f"{result.rows_accepted}, quarantined {result.rows_quarantined}")
+        con.execute(
+            "insert into ingested_files values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
+            [checksum, str(path), dialect.name, table, result.rows_read, result.rows_accepted,
+             result.rows_quarantined])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    reasons = con.execute(
+        "select _problem.reason, count(*) from parsed where _problem is not null group by 1"
+    ).fetchall()
+    result.reasons = dict(sorted(reasons))
+    if rejects:
+        result.reasons["malformed CSV line"] = rejects
+    return result
+
+
+def region_files(dialect: RegionDialect, extract_dir: Path) -> list[tuple[str, Path]]:
+    """The files to ingest, in table order then name order, so runs are reproducible."""
+    if not extract_dir.is_dir():
+        raise IngestError(f"extract folder not found: {extract_dir}")
+    found = []
+    for table in TABLES:
+        for path in sorted(extract_dir.glob(dialect.files[table])):
+            if path.is_file():
+                found.append((table, path))
+    if not found:
+        raise IngestError(f"{extract_dir}: no files match the {dialect.name} dialect's [files]")
+    return found
+
+
+def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extract_dir: Path,
+                  key: PseudonymKey, *, vault_path: Path, today: date | None = None,
+                  progress: Callable[[str], None] | None = None) -> IngestResult:
+    """Ingest every new file of one region's extract folder."""
+    _load_lookups(con, dialect, load_units())
+    result = IngestResult(region=dialect.name)
+    files = region_files(dialect, extract_dir)
+    for i, (table, path) in enumerate(files, 1):
+        fr = ingest_file(con, dialect, table, path, key, today=today or date.today(),
+                         vault_path=vault_path)
+        result.files.append(fr)
+        msg = (f"[{dialect.name} {i}/{len(files)}] {path.name}: "
+               + ("already ingested, skipped" if fr.skipped else
+                  f"{fr.rows_accepted} accepted, {fr.rows_quarantined} quarantined"))
+        log.info(msg)
+        if progress:
+            progress(msg)
+    return result

@@ -1,0 +1,118 @@
+"""Pseudonymisation of CPR numbers and the identity vault.
+
+The store only ever sees `person_id`, a keyed HMAC-SHA256 of the CPR number. The key lives
+outside the store (environment variable or a key file readable by its owner only), so a
+copy of the store alone cannot be re-identified by hashing every possible CPR number,
+which a plain hash would allow (there are only about 10^10 of them).
+
+The identity map (person_id -> CPR) lives in a separate vault database and is attached
+only when a list for clinicians is written (`reidentify`): re-identification is explicit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+KEY_ENV = "FH_PSEUDONYM_KEY"
+_BLOCK = 64  # SHA-256 block size, RFC 2104
+
+
+class PseudonymKeyError(RuntimeError):
+    """The pseudonym key is missing or malformed."""
+
+
+@dataclass(frozen=True, repr=False)
+class PseudonymKey:
+    """A 32-byte HMAC key. repr() never shows it, so it cannot leak into logs."""
+
+    key: bytes
+
+    def __repr__(self) -> str:
+        return "PseudonymKey(<hidden>)"
+
+    @property
+    def ipad(self) -> bytes:
+        return bytes(b ^ 0x36 for b in self.key.ljust(_BLOCK, b"\0"))
+
+    @property
+    def opad(self) -> bytes:
+        return bytes(b ^ 0x5C for b in self.key.ljust(_BLOCK, b"\0"))
+
+    def sql_params(self) -> dict[str, bytes]:
+        """Named parameters for the `pseudonym(d, $ipad, $opad)` SQL macro."""
+        return {"ipad": self.ipad, "opad": self.opad}
+
+    def pseudonym(self, cpr: str) -> str:
+        """Python twin of the SQL macro, for tests and for mapping a truth table."""
+        digits = cpr.strip().replace("-", "")
+        return hmac.new(self.key, digits.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _parse_key(text: str, origin: str) -> PseudonymKey:
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError as exc:
+        raise PseudonymKeyError(f"pseudonym key from {origin} is not hex") from exc
+    if len(key) != 32:
+        raise PseudonymKeyError(f"pseudonym key from {origin} must be 32 bytes (64 hex characters)")
+    return PseudonymKey(key)
+
+
+def load_key(key_file: Path, *, create_demo_key: bool = False) -> PseudonymKey:
+    """The key from $FH_PSEUDONYM_KEY, else from key_file.
+
+    With create_demo_key, a missing key file is created with a fresh random key (mode 0600)
+    so that the demo runs on a fresh machine; production sets the variable or ships the file.
+    """
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return _parse_key(env, f"${KEY_ENV}")
+    if key_file.exists():
+        return _parse_key(key_file.read_text(), str(key_file))
+    if not create_demo_key:
+        raise PseudonymKeyError(
+            f"no pseudonym key: set ${KEY_ENV} (64 hex characters) or provide {key_file}"
+        )
+    key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    log.warning("generated a demo pseudonym key at %s (keep it; losing it breaks linkage)",
+                key_file)
+    return _parse_key(key_file.read_text(), str(key_file))
+
+
+VAULT_ALIAS = "vault"
+
+
+def attach_vault(con: duckdb.DuckDBPyConnection, vault_path: Path) -> None:
+    """Attach the identity vault under the alias `vault` (created on first use)."""
+    vault_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    con.execute(f"attach if not exists '{_sql_path(vault_path)}' as {VAULT_ALIAS}")
+    con.execute(
+        f"create table if not exists {VAULT_ALIAS}.identity "
+        "(person_id varchar primary key, cpr varchar not null)"
+    )
+
+
+def detach_vault(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"detach database if exists {VAULT_ALIAS}")
+
+
+def _sql_path(path: Path) -> str:
+    """A file path as an SQL string literal body. Paths come from our own configuration,
+    but a quote would still break the statement, so refuse it rather than escape it."""
+    text = str(path)
+    if "'" in text:
+        raise ValueError(f"path must not contain a quote: {text!r}")
+    return text

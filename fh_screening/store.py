@@ -1,0 +1,99 @@
+"""The embedded DuckDB store: where it lives, its schema, and running the `sql/` files.
+
+One workspace folder holds everything a region team's runs produce:
+
+    <home>/store.duckdb          pseudonymised canonical tables, run registry
+    <home>/vault/identity.duckdb person_id -> CPR (attached only to re-identify)
+    <home>/vault/pseudonym.key   HMAC key (unless $FH_PSEUDONYM_KEY is set)
+    <home>/output/<run_id>/      the lists and reports of each run
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from fh_screening.config import SQL_DIR
+
+DEFAULT_HOME = Path(os.environ.get("FH_HOME", "workspace"))
+
+
+class StoreBusy(RuntimeError):
+    """Another process holds the store (DuckDB allows one writer per file)."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    home: Path
+
+    @property
+    def store_path(self) -> Path:
+        return self.home / "store.duckdb"
+
+    @property
+    def vault_path(self) -> Path:
+        return self.home / "vault" / "identity.duckdb"
+
+    @property
+    def key_path(self) -> Path:
+        return self.home / "vault" / "pseudonym.key"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.home / "output"
+
+
+@cache
+def read_sql(name: str) -> str:
+    """The text of `sql/<name>.sql`. Names are ours, never user input."""
+    path = (SQL_DIR / f"{name}.sql").resolve()
+    if SQL_DIR.resolve() not in path.parents:
+        raise ValueError(f"SQL file outside sql/: {name}")
+    return path.read_text(encoding="utf-8")
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a file into statements on ';' at line ends (our files keep ';' out of strings)."""
+    body = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None,
+            ) -> None:
+    """Run every statement of `sql/<name>.sql`, passing only the parameters each one uses."""
+    for statement in split_statements(read_sql(name)):
+        used = {k: v for k, v in (params or {}).items() if f"${k}" in statement}
+        con.execute(statement, used or None)
+
+
+def query_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None,
+              ) -> duckdb.DuckDBPyRelation:
+    """A single-statement `sql/<name>.sql` as a relation (for SELECT files)."""
+    statement = read_sql(name)
+    used = {k: v for k, v in (params or {}).items() if f"${k}" in statement}
+    return con.sql(statement, params=used or None)
+
+
+def connect(store_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the store, creating the schema on first use, and define the SQL macros."""
+    store_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        con = duckdb.connect(str(store_path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise StoreBusy(
+                f"the store {store_path} is in use by another process; "
+                "wait for that run to finish"
+            ) from exc
+        raise
+    if not read_only:
+        os.chmod(store_path, 0o600)
+        run_sql(con, "schema/store")
+    run_sql(con, "schema/macros")
+    return con

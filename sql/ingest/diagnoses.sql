@@ -1,0 +1,24 @@
+-- Diagnoses as dotted ICD-10 codes ("E78.0"), whatever style the region sends.
+create or replace temp table parsed as
+with typed as (
+    select
+        _row, _raw,
+        cpr_problem(cpr) as cpr_problem,
+        case when cpr_problem(cpr) is null then pseudonym(cpr_digits(cpr), $ipad, $opad) end as person_id,
+        parse_icd10(icd10, $icd10_style) as icd10,
+        parse_date(diagnosed_at, $date_format) as diagnosed_at
+    from stg
+)
+select
+    t.person_id, t.icd10, t.diagnosed_at, t._row, t._raw, t.person_id as _pid,
+    case
+        when t.cpr_problem is not null then {'field': 'cpr', 'reason': t.cpr_problem}
+        when p.person_id is null then {'field': 'cpr', 'reason': 'person not in the patients extract'}
+        when t.icd10 is null then {'field': 'icd10', 'reason': 'not an ICD-10 code in ' || $icd10_style || ' style'}
+        when t.diagnosed_at is null
+            then {'field': 'diagnosed_at', 'reason': 'not a date in the format ' || $date_format}
+        when t.diagnosed_at > $today then {'field': 'diagnosed_at', 'reason': 'date in the future'}
+        when t.diagnosed_at < p.birth_date then {'field': 'diagnosed_at', 'reason': 'date before birth'}
+    end as _problem
+from typed t
+left join patients p on p.person_id = t.person_id;

@@ -1,0 +1,22 @@
+-- Genetic test results for FH variants (LDLR, APOB, PCSK9): the model's labels.
+create or replace temp table parsed as
+with typed as (
+    select
+        _row, _raw,
+        cpr_problem(cpr) as cpr_problem,
+        case when cpr_problem(cpr) is null then pseudonym(cpr_digits(cpr), $ipad, $opad) end as person_id,
+        parse_date(tested_at, $date_format) as tested_at,
+        (select canonical from value_map v where v.kind = 'genetic_result' and v.source_value = trim(stg.result)) as result
+    from stg
+)
+select
+    t.person_id, t.tested_at, t.result, t._row, t._raw, t.person_id as _pid,
+    case
+        when t.cpr_problem is not null then {'field': 'cpr', 'reason': t.cpr_problem}
+        when p.person_id is null then {'field': 'cpr', 'reason': 'person not in the patients extract'}
+        when t.tested_at is null then {'field': 'tested_at', 'reason': 'not a date in the format ' || $date_format}
+        when t.tested_at > $today then {'field': 'tested_at', 'reason': 'date in the future'}
+        when t.result is null then {'field': 'result', 'reason': 'unknown test result code'}
+    end as _problem
+from typed t
+left join patients p on p.person_id = t.person_id;

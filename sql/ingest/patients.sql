@@ -1,0 +1,54 @@
+-- People. Birth date and sex come from their own columns where the region sends them,
+-- else from the CPR number; where both exist they must agree (a mismatch is quarantined,
+-- never silently corrected).
+create or replace temp table parsed as
+with typed as (
+    select
+        _row, _raw,
+        cpr_digits(cpr) as _cpr,
+        cpr_problem(cpr) as cpr_problem,
+        birth_date as birth_date_text,
+        parse_date(birth_date, $date_format) as birth_date_given,
+        sex as sex_text,
+        (select canonical from value_map v where v.kind = 'sex' and v.source_value = trim(stg.sex)) as sex_given,
+        nullif(trim(gp_practice_id), '') as gp_practice_id,
+        deceased_date as deceased_text,
+        parse_date(deceased_date, $date_format) as deceased_date
+    from stg
+),
+derived as (
+    select
+        *,
+        case when cpr_problem is null then pseudonym(_cpr, $ipad, $opad) end as person_id,
+        case when cpr_problem is null then cpr_birth_date(_cpr) end as cpr_birth,
+        case when cpr_problem is null then cpr_sex(_cpr) end as cpr_sex
+    from typed
+)
+select
+    person_id,
+    coalesce(birth_date_given, cpr_birth) as birth_date,
+    coalesce(sex_given, cpr_sex) as sex,
+    gp_practice_id,
+    deceased_date,
+    _row, _raw, _cpr,
+    person_id as _pid,
+    case
+        when cpr_problem is not null then {'field': 'cpr', 'reason': cpr_problem}
+        when nullif(trim(birth_date_text), '') is not null and birth_date_given is null
+            then {'field': 'birth_date', 'reason': 'not a date in the format ' || $date_format}
+        when birth_date_given is not null and birth_date_given <> cpr_birth
+            then {'field': 'birth_date', 'reason': 'birth date does not match the CPR number'}
+        when nullif(trim(sex_text), '') is not null and sex_given is null
+            then {'field': 'sex', 'reason': 'unknown sex code'}
+        when sex_given is not null and sex_given <> cpr_sex
+            then {'field': 'sex', 'reason': 'sex does not match the CPR number'}
+        when coalesce(birth_date_given, cpr_birth) > $today
+            then {'field': 'cpr', 'reason': 'birth date in the future'}
+        when nullif(trim(deceased_text), '') is not null and deceased_date is null
+            then {'field': 'deceased_date', 'reason': 'not a date in the format ' || $date_format}
+        when deceased_date < coalesce(birth_date_given, cpr_birth)
+            then {'field': 'deceased_date', 'reason': 'death before birth'}
+        when row_number() over (partition by person_id order by _row) > 1
+            then {'field': 'cpr', 'reason': 'duplicate person in the file'}
+    end as _problem
+from derived;

@@ -1,0 +1,36 @@
+-- Prescriptions (any ATC code; the criteria use C10 lipid-lowering drugs). An empty end
+-- date means ongoing.
+create or replace temp table parsed as
+with typed as (
+    select
+        _row, _raw,
+        cpr_problem(cpr) as cpr_problem,
+        case when cpr_problem(cpr) is null then pseudonym(cpr_digits(cpr), $ipad, $opad) end as person_id,
+        upper(trim(atc_code)) as atc_code,
+        strength_mg as strength_text,
+        parse_number(strength_mg, $decimal_comma) as strength_mg,
+        start_date as start_text,
+        parse_date(start_date, $date_format) as start_date,
+        end_date as end_text,
+        parse_date(end_date, $date_format) as end_date
+    from stg
+)
+select
+    t.person_id, t.atc_code, t.strength_mg, t.start_date, t.end_date,
+    t._row, t._raw, t.person_id as _pid,
+    case
+        when t.cpr_problem is not null then {'field': 'cpr', 'reason': t.cpr_problem}
+        when p.person_id is null then {'field': 'cpr', 'reason': 'person not in the patients extract'}
+        when not regexp_full_match(coalesce(t.atc_code, ''), '[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}')
+            then {'field': 'atc_code', 'reason': 'not an ATC code'}
+        when nullif(trim(t.strength_text), '') is not null and t.strength_mg is null
+            then {'field': 'strength_mg', 'reason': 'not a number'}
+        when t.start_date is null
+            then {'field': 'start_date', 'reason': 'not a date in the format ' || $date_format}
+        when nullif(trim(t.end_text), '') is not null and t.end_date is null
+            then {'field': 'end_date', 'reason': 'not a date in the format ' || $date_format}
+        when t.end_date < t.start_date then {'field': 'end_date', 'reason': 'ends before it starts'}
+        when t.start_date > $today then {'field': 'start_date', 'reason': 'start date in the future'}
+    end as _problem
+from typed t
+left join patients p on p.person_id = t.person_id;

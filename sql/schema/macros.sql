@@ -1,0 +1,69 @@
+-- CPR-number helpers (DOMAIN.md "Danish context"). Temporary macros: defined per
+-- connection, never persisted in the store.
+-- A CPR number is DDMMYY-SSSS (the dash optional). The 7th digit with the year gives the
+-- century (CPR-kontoret's rule): 0-3 -> 1900s; 4 and 9 -> 2000s if YY <= 36 else 1900s;
+-- 5-8 -> 2000s if YY <= 57 else 1800s. The last digit is odd for men, even for women.
+-- The modulus-11 check is not applied: it is not valid for all numbers issued since 2007.
+
+-- The ten digits, or NULL when the text is not shaped like a CPR number.
+create or replace temp macro cpr_digits(raw) as
+    case when regexp_full_match(trim(raw), '[0-9]{6}-?[0-9]{4}') then replace(trim(raw), '-', '') end;
+
+create or replace temp macro cpr_birth_date(d) as
+    try_strptime(
+        cast(
+            case
+                when cast(d[7] as integer) <= 3 then 1900
+                when cast(d[7] as integer) in (4, 9) then
+                    case when cast(d[5:6] as integer) <= 36 then 2000 else 1900 end
+                else case when cast(d[5:6] as integer) <= 57 then 2000 else 1800 end
+            end + cast(d[5:6] as integer) as varchar
+        ) || d[3:4] || d[1:2],
+        '%Y%m%d'
+    )::date;
+
+create or replace temp macro cpr_sex(d) as
+    case when cast(d[10] as integer) % 2 = 1 then 'M' else 'F' end;
+
+-- Keyed pseudonym: HMAC-SHA256(key, ten CPR digits), first 128 bits as hex. ipad/opad are
+-- the key XOR 0x36 / 0x5c (RFC 2104), passed as query parameters, never stored.
+create or replace temp macro pseudonym(d, ipad, opad) as
+    left(sha256(opad || unhex(sha256(ipad || encode(d)))), 32);
+
+-- Why a CPR field cannot be accepted, or NULL when it can.
+create or replace temp macro cpr_problem(raw) as
+    case
+        when raw is null or trim(raw) = '' then 'missing CPR number'
+        when cpr_digits(raw) is null then 'not a CPR number (expected DDMMYY-SSSS)'
+        when cpr_birth_date(cpr_digits(raw)) is null then 'CPR number has an impossible date'
+    end;
+
+-- Numbers from text. With a decimal comma only "123" or "123,45" is accepted: a point in
+-- a decimal-comma file may be a thousands separator, so it is refused, not guessed.
+-- Without it, plain decimals and exponents; never 'inf' or 'nan'.
+create or replace temp macro parse_number(txt, decimal_comma) as
+    case
+        when decimal_comma then
+            case when regexp_full_match(trim(txt), '[-+]?[0-9]+(,[0-9]+)?')
+                 then cast(replace(trim(txt), ',', '.') as double) end
+        else
+            case when regexp_full_match(trim(txt), '[-+]?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?')
+                 then cast(trim(txt) as double) end
+    end;
+
+create or replace temp macro parse_date(txt, fmt) as
+    cast(try_strptime(nullif(trim(txt), ''), fmt) as date);
+
+create or replace temp macro parse_timestamp(txt, fmt) as
+    try_strptime(nullif(trim(txt), ''), fmt);
+
+-- ICD-10 codes to the dotted form ("E78.0"). LPR style prefixes a 'D' and drops the dot
+-- ("DE780"). NULL when the code is not shaped like ICD-10.
+create or replace temp macro parse_icd10(code, style) as
+    case
+        when style = 'lpr' and regexp_full_match(upper(trim(code)), 'D[A-Z][0-9]{2}[0-9A-Z]{0,4}')
+            then substr(upper(trim(code)), 2, 3)
+                 || case when length(trim(code)) > 4 then '.' || substr(upper(trim(code)), 5) else '' end
+        when style = 'dotted' and regexp_full_match(upper(trim(code)), '[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?')
+            then upper(trim(code))
+    end;

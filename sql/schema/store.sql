@@ -1,0 +1,123 @@
+-- Canonical store schema (DESIGN.md). person_id is a pseudonym (keyed HMAC of the CPR
+-- number, see fh_screening/privacy.py); no CPR number is ever stored here.
+-- Idempotent: run at every connection.
+
+create table if not exists practices (
+    gp_practice_id   varchar not null,
+    practice_name    varchar,
+    lipid_clinic_id  varchar not null,
+    region           varchar not null,
+    source_file      varchar not null,
+    row_number       bigint  not null,
+    primary key (region, gp_practice_id)
+);
+
+create table if not exists patients (
+    person_id        varchar not null primary key,
+    birth_date       date    not null,
+    sex              varchar not null,
+    region           varchar not null,
+    gp_practice_id   varchar,
+    deceased_date    date,
+    source_file      varchar not null,
+    row_number       bigint  not null
+);
+
+create table if not exists lab_results (
+    person_id        varchar   not null,
+    sampled_at       timestamp not null,
+    analyte          varchar   not null,
+    value            double    not null,   -- in the analyte's canonical unit (config/units.toml)
+    unit             varchar   not null,
+    source_code      varchar   not null,
+    source_unit      varchar,
+    source_value     varchar   not null,
+    region           varchar   not null,
+    source_file      varchar   not null,
+    row_number       bigint    not null
+);
+
+create table if not exists prescriptions (
+    person_id        varchar not null,
+    atc_code         varchar not null,
+    strength_mg      double,
+    start_date       date    not null,
+    end_date         date,
+    region           varchar not null,
+    source_file      varchar not null,
+    row_number       bigint  not null
+);
+
+create table if not exists diagnoses (
+    person_id        varchar not null,
+    icd10            varchar not null,
+    diagnosed_at     date    not null,
+    region           varchar not null,
+    source_file      varchar not null,
+    row_number       bigint  not null
+);
+
+create table if not exists relations (
+    person_id        varchar not null,
+    relative_id      varchar not null,
+    relation         varchar not null,
+    region           varchar not null,
+    source_file      varchar not null,
+    row_number       bigint  not null
+);
+
+create table if not exists genetic_tests (
+    person_id        varchar not null,
+    tested_at        date    not null,
+    result           varchar not null,
+    region           varchar not null,
+    source_file      varchar not null,
+    row_number       bigint  not null
+);
+
+-- Rows that could not be accepted, with the reason. raw holds the source row as JSON
+-- without its CPR columns; person_id is the pseudonym when the CPR was valid.
+create table if not exists quarantine (
+    source_file      varchar not null,
+    table_name       varchar not null,
+    row_number       bigint,
+    field            varchar,
+    reason           varchar not null,
+    person_id        varchar,
+    raw              varchar,
+    region           varchar not null
+);
+
+create table if not exists ingested_files (
+    checksum         varchar not null primary key,
+    path             varchar not null,
+    region           varchar not null,
+    table_name       varchar not null,
+    rows_read        bigint  not null,
+    rows_accepted    bigint  not null,
+    rows_quarantined bigint  not null,
+    ingested_at      timestamp not null
+);
+
+create table if not exists runs (
+    run_id           varchar not null primary key,
+    scope            varchar not null,
+    as_of            date    not null,
+    params           varchar,
+    code_version     varchar,
+    model_version    varchar,
+    counts           varchar,
+    status           varchar not null,
+    started_at       timestamp,
+    finished_at      timestamp,
+    output_path      varchar
+);
+
+create table if not exists referral_history (
+    person_id        varchar not null,
+    run_id           varchar not null,
+    tier             varchar not null,
+    index_ldl        double,
+    sent_at          date    not null,
+    primary key (person_id, run_id)
+);
