@@ -64,20 +64,24 @@ def split_statements(sql: str) -> list[str]:
     return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
 
 
+def _used_params(statement: str, params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Only the parameters a statement names (DuckDB refuses unused named parameters)."""
+    used = {k: v for k, v in (params or {}).items() if re.search(rf"\${k}\b", statement)}
+    return used or None
+
+
 def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None,
             ) -> None:
-    """Run every statement of `sql/<name>.sql`, passing only the parameters each one uses."""
+    """Run every statement of `sql/<name>.sql` with the parameters it uses."""
     for statement in split_statements(read_sql(name)):
-        used = {k: v for k, v in (params or {}).items() if f"${k}" in statement}
-        con.execute(statement, used or None)
+        con.execute(statement, _used_params(statement, params))
 
 
 def query_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None,
               ) -> duckdb.DuckDBPyRelation:
     """A single-statement `sql/<name>.sql` as a relation (for SELECT files)."""
     statement = read_sql(name)
-    used = {k: v for k, v in (params or {}).items() if f"${k}" in statement}
-    return con.sql(statement, params=used or None)
+    return con.sql(statement, params=_used_params(statement, params))
 
 
 def connect(store_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
