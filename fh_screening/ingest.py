@@ -65,6 +65,7 @@ class FileResult:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    validation: dict | None = None
 
 
 @dataclass
@@ -201,9 +202,17 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
     con.execute(f"create or replace temp view stg as select {', '.join(select)} from raw_stage")
 
 
+Validator = Callable[[duckdb.DuckDBPyConnection, str, str], dict]
+
+
 def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
-                key: PseudonymKey, *, today: date, vault_path: Path) -> FileResult:
-    """Ingest one file, or skip it when its checksum was ingested before."""
+                key: PseudonymKey, *, today: date, vault_path: Path,
+                validator: Validator | None = None) -> FileResult:
+    """Ingest one file, or skip it when its checksum was ingested before.
+
+    `validator(con, table, source)` checks the temp view `accepted` before anything is
+    committed and raises to stop the file (and the region's run); its report is kept.
+    """
     checksum = file_checksum(path)
     result = FileResult(path=str(path), table=table, checksum=checksum)
     seen = con.execute("select 1 from ingested_files where checksum = ?", [checksum]).fetchall()
@@ -243,6 +252,18 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         con.execute(f"create or replace temp table parsed as select * exclude ({drop}) from parsed")
 
     file_params = {"region": dialect.name, "source_file": str(path), "table_name": table}
+    # The accepted rows exactly as they will be stored: what validation sees.
+    # (Views take no parameters, so the file's identity comes from a one-row table.)
+    con.execute("create or replace temp table ingest_file_meta as "
+                "select $region as region, $source_file as source_file",
+                {"region": dialect.name, "source_file": str(path)})
+    con.execute(
+        "create or replace temp view accepted as select p.* exclude (_row, _raw, _pid, _problem), "
+        "m.region, m.source_file, p._row as row_number "
+        "from parsed p, ingest_file_meta m where p._problem is null")
+    if validator is not None:
+        result.validation = validator(con, table, str(path))
+
     con.execute("begin transaction")
     try:
         if table in SNAPSHOT_KEYS:
@@ -253,11 +274,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
                 f"delete from {table} t where exists (select 1 from parsed p where "
                 f"p._problem is null and {match}){region_match}", {"region": dialect.name}
                 if region_match else None)
-        con.execute(
-            f"insert into {table} by name select * exclude (_row, _raw, _pid, _problem), "
-            "$region as region, $source_file as source_file, _row as row_number "
-            "from parsed where _problem is null",
-            {"region": dialect.name, "source_file": str(path)})
+        con.execute(f"insert into {table} by name select * from accepted")
         con.execute(
             "insert into quarantine select $source_file, $table_name, _row, _problem.field, "
             "_problem.reason, _pid, _raw, $region from parsed where _problem is not null",
@@ -312,14 +329,15 @@ def region_files(dialect: RegionDialect, extract_dir: Path) -> list[tuple[str, P
 
 def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extract_dir: Path,
                   key: PseudonymKey, *, vault_path: Path, today: date | None = None,
-                  progress: Callable[[str], None] | None = None) -> IngestResult:
+                  progress: Callable[[str], None] | None = None,
+                  validator: Validator | None = None) -> IngestResult:
     """Ingest every new file of one region's extract folder."""
     _load_lookups(con, dialect, load_units())
     result = IngestResult(region=dialect.name)
     files = region_files(dialect, extract_dir)
     for i, (table, path) in enumerate(files, 1):
         fr = ingest_file(con, dialect, table, path, key, today=today or date.today(),
-                         vault_path=vault_path)
+                         vault_path=vault_path, validator=validator)
         result.files.append(fr)
         msg = (f"[{dialect.name} {i}/{len(files)}] {path.name}: "
                + ("already ingested, skipped" if fr.skipped else

@@ -1,0 +1,130 @@
+"""Command line: `fh-screening demo | run | synth`.
+
+`demo` and `run` go through the Prefect flows (a temporary local Prefect API starts by
+itself when none is configured); `run --no-prefect` calls the same pipeline steps
+directly. Prefect is imported only inside those commands, so the library stays free of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fh_screening.config import SAMPLES_DIR, ConfigError, list_regions
+from fh_screening.store import DEFAULT_HOME, StoreBusy, Workspace
+
+
+def prefect_environment(home: Path) -> None:
+    """Settings Prefect must see before it is imported (STACK.md): no telemetry on a
+    closed network, room for the ephemeral API's slow start on 2 cores, and its database
+    inside the workspace rather than the home folder."""
+    os.environ.setdefault("PREFECT_HOME", str((home / "prefect").resolve()))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "60")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def _print_summary(result: dict[str, Any], home: Path) -> None:
+    out = home / "output" / result["run_id"]
+    print(f"\nfh-screening run {result['run_id']} (data up to {result['as_of']})")
+    print(f"{'region':<14}{'accepted':>10}{'quarant.':>10}{'screened':>10}{'flagged':>9}"
+          f"{'referred':>10}{'high':>6}")
+    for region in result["regions"]:
+        i, s = result["ingest"][region], result["screening"].get(region, {})
+        print(f"{region:<14}{i['rows_accepted']:>10}{i['rows_quarantined']:>10}"
+              f"{s.get('screened', 0):>10}{s.get('flagged', 0):>9}{s.get('referral', 0):>10}"
+              f"{s.get('high_priority', 0):>6}")
+    o = result["outputs"]
+    print(f"\nOutputs in {out}/")
+    print(f"  referrals/   {len(o['referrals'])} lipid-clinic list(s), "
+          f"{sum(o['referrals'].values())} patient(s)")
+    print(f"  gp_reports/  {len(o['gp_reports'])} practice report(s), "
+          f"{sum(o['gp_reports'].values())} patient(s)")
+    print(f"  cascade/     {len(o['cascade'])} cascade list(s), "
+          f"{sum(o['cascade'].values())} relative(s)")
+    print("  run_summary.json")
+
+
+def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
+    home = Path(args.home)
+    regions = sorted(args.regions or list_regions())
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    extract_root = Path(args.extract_root) if args.extract_root else None
+    if args.no_prefect:
+        from fh_screening.pipeline import run_screening
+
+        return run_screening(Workspace(home), regions, extract_root=extract_root, as_of=as_of,
+                             run_id=args.run_id, progress=print)
+    prefect_environment(home)
+    from flows.screening import national_flow, regional_flow
+
+    if len(regions) == 1:
+        return regional_flow(region=regions[0], home=str(home), as_of=as_of, run_id=args.run_id,
+                             extract_dir=str(extract_root / regions[0]) if extract_root else None)
+    return national_flow(regions=regions, home=str(home), as_of=as_of, run_id=args.run_id,
+                         extract_root=str(extract_root) if extract_root else None)
+
+
+def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
+    from fh_screening.synth import write_samples
+
+    return write_samples(Path(args.out), people_per_region=args.people, seed=args.seed,
+                         regions=tuple(args.regions or list_regions()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fh-screening", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", default=str(DEFAULT_HOME),
+                        help="workspace folder: store, vault, outputs (default: %(default)s, "
+                             "or $FH_HOME)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the national flow on the shipped sample data")
+    demo.set_defaults(regions=None, as_of=None, run_id=None, extract_root=str(SAMPLES_DIR),
+                      no_prefect=False)
+
+    run = sub.add_parser("run", help="ingest new extracts, screen, write the lists")
+    run.add_argument("--regions", nargs="+", help="regions to run (default: all configured)")
+    run.add_argument("--extract-root", help="folder with one sub-folder of extracts per region "
+                                            f"(default: {SAMPLES_DIR})")
+    run.add_argument("--as-of", help="screening date YYYY-MM-DD (default: last lab sample)")
+    run.add_argument("--run-id", help="output folder name (default: <as-of>_<scope>)")
+    run.add_argument("--no-prefect", action="store_true",
+                     help="call the pipeline directly instead of through the Prefect flow")
+
+    synth = sub.add_parser("synth", help="write synthetic regional extracts")
+    synth.add_argument("--out", default=str(SAMPLES_DIR))
+    synth.add_argument("--people", type=int, default=4000, help="people per region")
+    synth.add_argument("--seed", type=int, default=20261125)
+    synth.add_argument("--regions", nargs="+")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command in ("demo", "run"):
+            result = cmd_run(args)
+            _print_summary(result, Path(args.home))
+        else:
+            manifest = cmd_synth(args)
+            print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,
+                             default=str))
+    except (ConfigError, StoreBusy, FileNotFoundError) as exc:
+        print(f"fh-screening: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

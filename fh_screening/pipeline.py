@@ -1,0 +1,162 @@
+"""The screening run as plain steps: ingest (with validation), criteria, outputs.
+
+Each step opens the store, does one job and closes it, so the same steps run from the CLI,
+from Prefect tasks (flows/) or from a test. Nothing here knows about Prefect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from fh_screening import __version__
+from fh_screening.config import PROJECT_ROOT, SAMPLES_DIR, check_region_name, load_region
+from fh_screening.criteria import run_criteria
+from fh_screening.ingest import ingest_region
+from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
+from fh_screening.privacy import load_key
+from fh_screening.reports import write_reports
+from fh_screening.store import Workspace, connect
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+# Validation reads at most this many accepted rows per file (a fixed-seed sample above it):
+# full-row checks would dominate national runs (STACK.md); ingest's SQL checks see every row.
+VALIDATION_SAMPLE_ROWS = 200_000
+
+
+def code_version() -> str:
+    """Package version plus the git commit when run from a checkout (recorded per run)."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT,
+                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        return f"{__version__}+{sha}"
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+
+
+def default_extract_dir(region: str) -> Path:
+    return SAMPLES_DIR / check_region_name(region)
+
+
+def _validator(con, table: str, source: str) -> dict[str, Any]:
+    from fh_screening.validate import require_valid, validate_table
+
+    report = validate_table(con, table, relation="accepted", source=source,
+                            sample_rows=VALIDATION_SAMPLE_ROWS)
+    require_valid(report)
+    return report.to_dict()
+
+
+def ingest_step(ws: Workspace, region: str, extract_dir: Path | None = None, *,
+                validate: bool = True, today: date | None = None,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Ingest one region's new extract files; each file is validated before it commits."""
+    dialect = load_region(region)
+    key = load_key(ws.key_path, create_demo_key=True)
+    con = connect(ws.store_path)
+    try:
+        result = ingest_region(
+            con, dialect, extract_dir or default_extract_dir(region), key,
+            vault_path=ws.vault_path, today=today, progress=progress,
+            validator=_validator if validate else None)
+    finally:
+        con.close()
+    return {"region": region, **result.totals(),
+            "files": [asdict(f) for f in result.files]}
+
+
+def latest_sample_date(ws: Workspace, regions: list[str]) -> date:
+    """Default as-of date: the last lab sample in the screened regions (reproducible,
+    unlike today's date)."""
+    con = connect(ws.store_path)
+    try:
+        found = con.execute(
+            "select max(cast(sampled_at as date)) from lab_results where region in "
+            "(select unnest($regions))", {"regions": regions}).fetchall()[0][0]
+    finally:
+        con.close()
+    if found is None:
+        raise RuntimeError(f"no lab results in the store for {', '.join(regions)}: ingest first")
+    return found
+
+
+def screen_step(ws: Workspace, regions: list[str], as_of: date) -> dict[str, Any]:
+    """Apply the rules; returns the counts for the run summary."""
+    con = connect(ws.store_path)
+    try:
+        screened = run_criteria(con, as_of=as_of, regions=regions)
+        rows = con.execute(
+            "select region, count(*), count(*) filter (where flagged), "
+            "count(*) filter (where referral), count(*) filter (where tier = 'high'), "
+            "count(*) filter (where flagged and not referral) "
+            "from screening_results group by region order by region").fetchall()
+        exclusions = con.execute(
+            "select split_part(e, ':', 1) as why, count(*) from screening_results, "
+            "unnest(exclusions) as t(e) where flagged group by 1 order by 1").fetchall()
+    finally:
+        con.close()
+    per_region = {r: {"screened": s, "flagged": f, "referral": ref, "high_priority": h,
+                      "flagged_but_excluded": x} for r, s, f, ref, h, x in rows}
+    return {"as_of": as_of.isoformat(), "screened": screened, "screening": per_region,
+            "exclusions": dict(exclusions)}
+
+
+def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
+                summary: dict[str, Any]) -> dict[str, Any]:
+    """Write the run's lists and summary atomically and record the run."""
+    check_run_id(run_id)
+    version = code_version()
+    con = connect(ws.store_path)
+    try:
+        con.execute("begin transaction")
+        try:
+            with atomic_run_dir(ws.output_dir, run_id) as tmp:
+                counts = write_reports(con, tmp, run_id=run_id, as_of=as_of,
+                                       code_version=version, vault_path=ws.vault_path)
+                outputs = {"referrals": counts.referrals, "gp_reports": counts.gp_reports,
+                           "cascade": counts.cascade, "files": counts.files}
+                full = {"run_id": run_id, "as_of": as_of.isoformat(), "regions": regions,
+                        "code_version": version, **summary, "outputs": outputs}
+                write_private(tmp / "run_summary.json",
+                              json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
+            con.execute("delete from runs where run_id = ?", [run_id])
+            con.execute(
+                "insert into runs values (?, ?, ?, ?, ?, null, ?, 'completed', ?, ?, ?)",
+                [run_id, "national" if len(regions) > 1 else regions[0], as_of,
+                 json.dumps({"regions": regions}), version,
+                 json.dumps(outputs, sort_keys=True), datetime.now(), datetime.now(),
+                 str(ws.output_dir / run_id)])
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        con.close()
+    return full
+
+
+def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | None = None,
+                  as_of: date | None = None, run_id: str | None = None,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    """The whole run without Prefect (CLI `fh-screening run --no-prefect`, tests)."""
+    ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,
+                            progress=progress) for r in regions]
+    as_of = as_of or latest_sample_date(ws, regions)
+    summary = screen_step(ws, regions, as_of)
+    summary["ingest"] = {i["region"]: {k: v for k, v in i.items() if k != "files"}
+                         for i in ingested}
+    run_id = run_id or default_run_id(as_of, regions)
+    return output_step(ws, run_id, as_of, regions, summary)
+
+
+def default_run_id(as_of: date, regions: list[str]) -> str:
+    scope = "national" if len(regions) > 1 else regions[0]
+    return f"{as_of.isoformat()}_{scope}"
