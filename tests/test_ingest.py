@@ -45,6 +45,7 @@ SYD_FILES = {
         "cpr;atc;styrke_mg;startdato;slutdato\n"
         f"{MAN};C10AA05;40;01-01-2024;\n"
         f"{MAN};C10AA05;40;01-01-2024;01-01-2023\n"  # ends before it starts
+        f"{MAN};H02AB06;5;01-01-2024;\n"  # prednisolone: not lipid-lowering
     ),
     "diagnoser.csv": f"cpr;diagnosekode;diagnosedato\n{MAN};DE780;05-05-2020\n{MAN};DI219;x\n",
     "slaegtskab.csv": (
@@ -118,7 +119,9 @@ def test_other_tables_map_codes_and_quarantine_bad_rows(con, tmp_path):
     assert sorted(con.execute("select person_id, relative_id, relation from relations").fetchall()) \
         == sorted([(woman, child, "child"), (child, woman, "mother")])
     assert quarantine(con, "relations") == {3: ("relative_cpr", "a person cannot be their own relative")}
-    assert quarantine(con, "prescriptions") == {2: ("end_date", "ends before it starts")}
+    assert quarantine(con, "prescriptions") == {
+        2: ("end_date", "ends before it starts"),
+        3: ("atc_code", "not a lipid-lowering drug (ATC C10)")}
     assert con.execute("select result from genetic_tests").fetchall() == [("positive",)]
     assert con.execute("select lipid_clinic_id, practice_name from practices").fetchall() == [
         ("SYD-LK1", "Lægerne Østergade")]

@@ -1,5 +1,5 @@
--- Prescriptions (any ATC code; the criteria use C10 lipid-lowering drugs). An empty end
--- date means ongoing.
+-- Lipid-lowering prescriptions (ATC C10, DESIGN.md). Other drugs are quarantined, so a
+-- region that starts sending them is noticed. An empty end date means ongoing.
 create or replace temp table parsed as
 with typed as (
     select
@@ -23,6 +23,8 @@ select
         when p.person_id is null then {'field': 'cpr', 'reason': 'person not in the patients extract'}
         when not regexp_full_match(coalesce(t.atc_code, ''), '[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}')
             then {'field': 'atc_code', 'reason': 'not an ATC code'}
+        when t.atc_code not like 'C10%'
+            then {'field': 'atc_code', 'reason': 'not a lipid-lowering drug (ATC C10)'}
         when nullif(trim(t.strength_text), '') is not null and t.strength_mg is null
             then {'field': 'strength_mg', 'reason': 'not a number'}
         when t.start_date is null
