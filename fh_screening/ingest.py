@@ -109,9 +109,8 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
         "insert into unit_map values (?, ?, ?, ?)",
         [(r.analyte, u, f, r.unit) for r in units.values() for u, f in sorted(r.convert.items())],
     )
-    con.execute(
-        "create or replace temp table value_map (kind varchar, source_value varchar, canonical varchar)"
-    )
+    con.execute("create or replace temp table value_map "
+                "(kind varchar, source_value varchar, canonical varchar)")
     con.executemany(
         "insert into value_map values (?, ?, ?)",
         [(k, s, c) for k, m in sorted(dialect.values.items()) for s, c in sorted(m.items())],

@@ -20,7 +20,7 @@ from fh_screening.config import PROJECT_ROOT, SAMPLES_DIR, check_region_name, lo
 from fh_screening.criteria import run_criteria
 from fh_screening.ingest import ingest_region
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
-from fh_screening.privacy import load_key
+from fh_screening.privacy import attach_vault_read_only, load_key
 from fh_screening.reports import write_reports
 from fh_screening.store import Workspace, connect
 
@@ -116,11 +116,12 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
     version = code_version()
     con = connect(ws.store_path)
     try:
+        attach_vault_read_only(con, ws.vault_path)
         con.execute("begin transaction")
         try:
             with atomic_run_dir(ws.output_dir, run_id) as tmp:
                 counts = write_reports(con, tmp, run_id=run_id, as_of=as_of,
-                                       code_version=version, vault_path=ws.vault_path)
+                                       code_version=version)
                 outputs = {"referrals": counts.referrals, "gp_reports": counts.gp_reports,
                            "cascade": counts.cascade, "files": counts.files}
                 full = {"run_id": run_id, "as_of": as_of.isoformat(), "regions": regions,

@@ -105,6 +105,13 @@ def attach_vault(con: duckdb.DuckDBPyConnection, vault_path: Path) -> None:
     )
 
 
+def attach_vault_read_only(con: duckdb.DuckDBPyConnection, vault_path: Path) -> None:
+    """Attach the vault for re-identification; it must exist (made by ingest)."""
+    if not vault_path.exists():
+        raise FileNotFoundError(f"identity vault not found: {vault_path} (ingest first)")
+    con.execute(f"attach '{_sql_path(vault_path)}' as {VAULT_ALIAS} (read_only)")
+
+
 def detach_vault(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"detach database if exists {VAULT_ALIAS}")
 

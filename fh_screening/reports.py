@@ -17,7 +17,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from fh_screening.config import load_thresholds
 from fh_screening.outputs import safe_file_name, write_private
-from fh_screening.privacy import VAULT_ALIAS
 from fh_screening.store import query_sql
 
 INTERNAL_COLUMNS = ("person_id", "index_id", "relative_id")
@@ -41,19 +40,18 @@ def _csv(frame: pl.DataFrame) -> str:
 
 
 def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_of: date,
-                  code_version: str, vault_path: Path) -> OutputCounts:
-    """Write referral lists, GP reports and cascade lists; the vault must exist."""
+                  code_version: str) -> OutputCounts:
+    """Write referral lists, GP reports and cascade lists into `out`.
+
+    The caller attaches the identity vault (`privacy.attach_vault_read_only`) around this
+    call: re-identification is explicit and happens only here."""
     counts = OutputCounts()
     relations = load_thresholds()["cascade"]["relations"]
     params = {"run_id": run_id, "as_of": as_of, "relations": relations,
               "paediatric_test_by_age": load_thresholds()["cascade"]["paediatric_test_by_age"]}
-    con.execute(f"attach '{vault_path}' as {VAULT_ALIAS} (read_only)")
-    try:
-        referrals = query_sql(con, "outputs/referral_list", params).pl()
-        gp = query_sql(con, "outputs/gp_patients", params).pl()
-        cascade = query_sql(con, "outputs/cascade_list", params).pl()
-    finally:
-        con.execute(f"detach {VAULT_ALIAS}")
+    referrals = query_sql(con, "outputs/referral_list", params).pl()
+    gp = query_sql(con, "outputs/gp_patients", params).pl()
+    cascade = query_sql(con, "outputs/cascade_list", params).pl()
 
     for (clinic,), frame in referrals.group_by("lipid_clinic_id", maintain_order=True):
         name = f"referrals/{safe_file_name(clinic or 'unassigned')}.csv"

@@ -2,7 +2,8 @@
 -- estimate: untreated = measured / (1 - r). r per drug by dose (NICE table), else the
 -- drug's default, else the class default; several drugs combine as 1 - prod(1 - r),
 -- capped at $treatment_max_reduction. A drug prescribed twice over the same day counts once.
-create or replace temp table int_ldl_untreated as
+-- Kept in the store as `ldl_history` (the GP reports and cascade lists show it).
+create or replace table ldl_history as
 with active as (
     select
         v.person_id,

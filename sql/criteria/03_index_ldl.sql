@@ -8,7 +8,7 @@ with ranked as (
             partition by u.person_id order by u.untreated_ldl desc, u.sampled_at
         ) as rank_in_person,
         count(*) over (partition by u.person_id) as ldl_samples
-    from int_ldl_untreated u
+    from ldl_history u
 ),
 final as (
     select

@@ -21,7 +21,7 @@ relatives as (
         p.sex,
         p.gp_practice_id,
         date_sub('year', p.birth_date, $as_of) as age,
-        (select round(max_by(v.untreated_ldl, v.sampled_at), 1) from int_ldl_untreated v
+        (select round(max_by(v.untreated_ldl, v.sampled_at), 1) from ldl_history v
           where v.person_id = r.relative_id) as last_untreated_ldl,
         exists (select 1 from diagnoses d where d.person_id = r.relative_id
                 and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of) as relative_known_fh,

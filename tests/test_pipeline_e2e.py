@@ -1,0 +1,132 @@
+"""End to end on the shipped sample data: the national Prefect flow under a test harness,
+checked against the synthetic truth (who really carries FH)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import polars as pl
+import pytest
+
+from fh_screening.config import SAMPLES_DIR
+from fh_screening.privacy import load_key
+from fh_screening.store import Workspace, connect
+
+CPR = re.compile(r"\b\d{6}-?\d{4}\b")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    import os
+
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(scope="session")
+def national_run(prefect_harness, tmp_path_factory):
+    from flows.screening import national_flow
+
+    home = tmp_path_factory.mktemp("workspace")
+    result = national_flow(home=str(home), extract_root=str(SAMPLES_DIR))
+    return Workspace(home), result
+
+
+def truth_flags(ws: Workspace) -> pl.DataFrame:
+    """Join the truth table to this run's results through the run's own pseudonym key."""
+    key = load_key(ws.key_path)
+    truth = pl.read_csv(SAMPLES_DIR / "truth.csv", schema_overrides={"cpr": pl.String})
+    truth = truth.with_columns(
+        pl.col("cpr").map_elements(key.pseudonym, return_dtype=pl.String).alias("person_id"))
+    con = connect(ws.store_path, read_only=True)
+    try:
+        results = con.sql("select person_id, flagged, referral, known_fh, genetic_positive "
+                          "from screening_results").pl()
+    finally:
+        con.close()
+    return truth.join(results, on="person_id", how="inner")
+
+
+def test_flow_writes_every_output_for_both_regions(national_run):
+    ws, result = national_run
+    out = ws.output_dir / result["run_id"]
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["regions"] == ["midtjylland", "syddanmark"]
+    clinics = {f.stem for f in (out / "referrals").glob("*.csv")}
+    assert {c[:3] for c in clinics} == {"MID", "SYD"}
+    assert all(n > 0 for n in summary["outputs"]["referrals"].values())
+    assert {p.stem[:3] for p in (out / "gp_reports").glob("*.html")} == {"MID", "SYD"}
+    assert {c.stem[:3] for c in (out / "cascade").glob("*.csv")} == {"MID", "SYD"}
+    for region in ("midtjylland", "syddanmark"):
+        ingest = summary["ingest"][region]
+        assert ingest["rows_read"] == ingest["rows_accepted"] + ingest["rows_quarantined"]
+        assert ingest["rows_quarantined"] > 0  # the samples carry counted anomalies
+
+
+def test_quarantine_matches_the_injected_anomalies(national_run):
+    ws, _ = national_run
+    manifest = json.loads((SAMPLES_DIR / "manifest.json").read_text())
+    injected = sum(
+        a["count"] for region in manifest["regions"].values() for a in region["anomalies"])
+    con = connect(ws.store_path, read_only=True)
+    try:
+        quarantined = con.execute("select count(*) from quarantine").fetchall()[0][0]
+    finally:
+        con.close()
+    assert quarantined == injected
+
+
+def test_referral_lists_are_ranked_and_reidentified(national_run):
+    ws, result = national_run
+    for path in (ws.output_dir / result["run_id"] / "referrals").glob("*.csv"):
+        frame = pl.read_csv(path, schema_overrides={"cpr": pl.String})
+        assert frame["rank"].to_list() == list(range(1, frame.height + 1))
+        assert frame["cpr"].str.contains(r"^\d{6}-\d{4}$").all()
+        assert "person_id" not in frame.columns
+        assert frame["reasons"].str.len_chars().min() > 0
+
+
+def test_gp_reports_hold_only_their_own_practice(national_run):
+    ws, result = national_run
+    out = ws.output_dir / result["run_id"]
+    con = connect(ws.store_path, read_only=True)
+    try:
+        owners = dict(con.execute(
+            "select person_id, gp_practice_id from screening_results where flagged").fetchall())
+    finally:
+        con.close()
+    key = load_key(ws.key_path)
+    for report in (out / "gp_reports").glob("*.html"):
+        for cpr in set(CPR.findall(report.read_text())):
+            assert owners[key.pseudonym(cpr)] == report.stem
+
+
+def test_rules_find_carriers_against_the_truth(national_run):
+    """First rule set on the sample: measured sensitivity and PPV (see the README)."""
+    ws, _ = national_run
+    joined = truth_flags(ws)
+    carriers = joined.filter(pl.col("fh_carrier"))
+    flagged = joined.filter(pl.col("flagged"))
+    sensitivity = carriers["flagged"].mean()
+    ppv = flagged["fh_carrier"].mean()
+    print(f"screened {joined.height}, carriers {carriers.height}, flagged {flagged.height}, "
+          f"sensitivity {sensitivity:.2f}, PPV {ppv:.2f}")
+    assert sensitivity >= 0.5
+    assert ppv >= 0.2
+
+
+def test_no_cpr_number_in_the_store(national_run):
+    ws, _ = national_run
+    con = connect(ws.store_path, read_only=True)
+    try:
+        tables = [t for (t,) in con.execute(
+            "select table_name from duckdb_tables() where not temporary").fetchall()]
+        for table in tables:
+            text = " ".join(str(r) for r in con.execute(f"select * from {table}").fetchall())
+            assert not CPR.search(text), table
+    finally:
+        con.close()
