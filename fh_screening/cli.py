@@ -29,6 +29,8 @@ def prefect_environment(home: Path) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "60")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Prefect creates its home folder without parents; a fresh workspace has none yet.
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def _print_summary(result: dict[str, Any], home: Path) -> None:
