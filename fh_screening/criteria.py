@@ -20,12 +20,15 @@ CRITERIA_DIR = SQL_DIR / "criteria"
 
 
 def threshold_params(thresholds: dict[str, Any]) -> dict[str, Any]:
-    """Scalar thresholds as `<section>_<key>` SQL parameters (tables and lists excluded)."""
+    """Each `{value, unit, source}` entry, and each list of plain values, as the SQL
+    parameter `<section>_<key>`. Tables (drug doses, bands) become lookup tables instead."""
     params: dict[str, Any] = {}
-    for section, values in thresholds.items():
-        for key, value in values.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                params[f"{section}_{key}"] = value
+    for section, entries in thresholds.items():
+        for key, entry in entries.items():
+            if isinstance(entry, dict) and "value" in entry:
+                params[f"{section}_{key}"] = entry["value"]
+            elif isinstance(entry, list) and all(isinstance(v, str | int | float) for v in entry):
+                params[f"{section}_{key}"] = entry
     return params
 
 

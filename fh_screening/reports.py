@@ -16,6 +16,7 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from fh_screening.config import load_thresholds
+from fh_screening.criteria import threshold_params
 from fh_screening.outputs import safe_file_name, write_private
 from fh_screening.store import query_sql
 
@@ -46,9 +47,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_
     The caller attaches the identity vault (`privacy.attach_vault_read_only`) around this
     call: re-identification is explicit and happens only here."""
     counts = OutputCounts()
-    relations = load_thresholds()["cascade"]["relations"]
-    params = {"run_id": run_id, "as_of": as_of, "relations": relations,
-              "paediatric_test_by_age": load_thresholds()["cascade"]["paediatric_test_by_age"]}
+    params = {**threshold_params(load_thresholds()), "run_id": run_id, "as_of": as_of}
     referrals = query_sql(con, "outputs/referral_list", params).pl()
     gp = query_sql(con, "outputs/gp_patients", params).pl()
     cascade = query_sql(con, "outputs/cascade_list", params).pl()

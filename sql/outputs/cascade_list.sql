@@ -28,7 +28,7 @@ relatives as (
         exists (select 1 from genetic_tests g where g.person_id = r.relative_id
                 and g.tested_at <= $as_of) as relative_tested
     from index_cases ic
-    join relations r on r.person_id = ic.person_id and r.relation in (select unnest($relations))
+    join relations r on r.person_id = ic.person_id and r.relation in (select unnest($cascade_relations))
     left join patients p on p.person_id = r.relative_id
     where p.deceased_date is null or p.deceased_date > $as_of
 ),
@@ -47,14 +47,14 @@ final as (
         rel.relative_tested as already_tested,
         case
             when rel.relative_known_fh or rel.relative_tested then 3
-            when rel.age is not null and rel.age < $paediatric_test_by_age then 1
+            when rel.age is not null and rel.age < $cascade_paediatric_test_by_age then 1
             else 2
         end as priority,
         case
             when rel.relative_known_fh then 'already diagnosed'
             when rel.relative_tested then 'already tested'
-            when rel.age is not null and rel.age < $paediatric_test_by_age
-                then printf('child: test by age %d (NICE)', $paediatric_test_by_age)
+            when rel.age is not null and rel.age < $cascade_paediatric_test_by_age
+                then printf('child: test by age %d (NICE)', $cascade_paediatric_test_by_age)
             else 'untested first-degree relative'
         end as note,
         rel.index_id,
