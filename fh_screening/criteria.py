@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from fh_screening.config import CONFIG_DIR, SQL_DIR, load_thresholds
+from fh_screening.config import CONFIG_DIR, SQL_DIR, load_thresholds, load_units
 from fh_screening.store import run_sql
 
 CRITERIA_DIR = SQL_DIR / "criteria"
@@ -47,12 +47,35 @@ def load_drug_tables(con: duckdb.DuckDBPyConnection, thresholds: dict[str, Any])
                     [(atc, d["name"], float(d["default"])) for atc, d in sorted(drugs.items())])
 
 
+def load_band_tables(con: duckdb.DuckDBPyConnection, thresholds: dict[str, Any]) -> None:
+    """Age-band tables: MEDPED cut-offs and the fallback LDL percentiles."""
+    con.execute("create or replace temp table medped_bands (from_age integer, to_age integer, "
+                "first double, second double, third double, general double)")
+    con.executemany("insert into medped_bands values (?, ?, ?, ?, ?, ?)",
+                    [(b["from_age"], b["to_age"], b["first"], b["second"], b["third"],
+                      b["general"]) for b in thresholds["medped"]["bands"]])
+    con.execute("create or replace temp table percentile_fallback "
+                "(from_age integer, to_age integer, m double, f double)")
+    con.executemany("insert into percentile_fallback values (?, ?, ?, ?)",
+                    [(b["from_age"], b["to_age"], b["M"], b["F"])
+                     for b in thresholds["percentiles"]["fallback"]["bands"]])
+
+
+def unit_params(config_dir: Path = CONFIG_DIR) -> dict[str, float]:
+    """mg/dL per mmol/L for the equations published in mg/dL (Sampson), from units.toml."""
+    units = load_units(config_dir)
+    return {"chol_mg_dl_per_mmol_l": 1 / units["total_chol"].convert["mg/dL"],
+            "tg_mg_dl_per_mmol_l": 1 / units["triglycerides"].convert["mg/dL"]}
+
+
 def run_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[str],
                  config_dir: Path = CONFIG_DIR) -> int:
     """Build `screening_results` for the given regions as of a date; returns its row count."""
     thresholds = load_thresholds(config_dir)
     load_drug_tables(con, thresholds)
-    params = {**threshold_params(thresholds), "as_of": as_of, "regions": sorted(regions)}
+    load_band_tables(con, thresholds)
+    params = {**threshold_params(thresholds), **unit_params(config_dir), "as_of": as_of,
+              "regions": sorted(regions)}
     for path in sorted(CRITERIA_DIR.glob("[0-9][0-9]_*.sql")):
         run_sql(con, f"criteria/{path.stem}", params)
     return con.execute("select count(*) from screening_results").fetchall()[0][0]

@@ -36,6 +36,14 @@ class World:
         self.con.execute("insert into prescriptions values (?, ?, ?, ?, ?, 'r1', 'f', 1)",
                          [pid, atc, mg, start, end])
 
+    def relate(self, pid: str, relative: str, relation: str):
+        self.con.execute("insert into relations values (?, ?, ?, 'r1', 'f', 1)",
+                         [pid, relative, relation])
+
+    def genetic(self, pid: str, result: str = "positive"):
+        self.con.execute("insert into genetic_tests values (?, date '2024-01-01', ?, 'r1', "
+                         "'f', 1)", [pid, result])
+
     def diagnosis(self, pid: str, icd10: str, at: date = date(2020, 1, 1)):
         self.con.execute("insert into diagnoses values (?, ?, ?, 'r1', 'f', 1)", [pid, icd10, at])
 
@@ -84,7 +92,7 @@ def test_statin_dose_gives_untreated_estimate(world):
     assert r["index_treated"] and r["index_treatment_reduction"] == pytest.approx(0.49)
     assert r["index_untreated_ldl"] == pytest.approx(6.8627, abs=1e-4)
     assert r["flagged"]
-    assert r["reasons"][1] == "measured 3.5 mmol/L on atorvastatin 40 mg (49 % reduction assumed)"
+    assert r["reasons"][1] == "measured LDL 3.5 mmol/L on atorvastatin 40 mg (49 % reduction assumed)"
 
 
 def test_statin_plus_ezetimibe_combine_multiplicatively(world):
@@ -142,9 +150,23 @@ def test_friedewald_when_ldl_not_reported(world):
     assert r["reasons"][-1] == "LDL calculated by Friedewald from the same sample"
 
 
-def test_friedewald_not_used_above_tg_limit(world):
+def test_sampson_above_the_friedewald_limit(world):
+    # TG 5.0 > 4.5: Sampson/NIH in mg/dL (TC 11.0 -> 425.37, HDL 1.0 -> 38.67, TG 5.0 ->
+    # 442.87): 425.37/0.948 - 38.67/0.971 - (442.87/8.56 + 442.87*386.70/2140
+    # - 442.87^2/16100) - 9.44 = 448.70 - 39.82 - (51.74 + 80.03 - 12.18) - 9.44
+    # = 279.85 mg/dL = 7.237 mmol/L
     world.person("p", born_aged(50))
     for analyte, v in (("total_chol", 11.0), ("hdl", 1.0), ("triglycerides", 5.0)):
+        world.lab("p", analyte, v)
+    r = world.results()["p"]
+    assert r["index_ldl_method"] == "sampson"
+    assert r["index_ldl"] == pytest.approx(7.237, abs=1e-3)
+    assert r["very_high_triglycerides"] and not r["referral"]
+
+
+def test_ldl_not_computable_above_the_sampson_limit(world):
+    world.person("p", born_aged(50))
+    for analyte, v in (("total_chol", 11.0), ("hdl", 1.0), ("triglycerides", 9.5)):
         world.lab("p", analyte, v)
     assert "p" not in world.results()
 
@@ -193,3 +215,181 @@ def test_deceased_people_are_not_screened(world):
     world.person("p", born_aged(50), deceased=date(2026, 1, 1))
     world.lab("p", "ldl", 9.0)
     assert world.results() == {}
+
+
+# --- DLCN: each group once, by its highest item (EAS 2013) -----------------------------
+
+@pytest.mark.parametrize(("ldl", "points"), [
+    (8.5, 8), (8.4, 5), (6.5, 5), (6.4, 3), (5.0, 3), (4.9, 1), (4.0, 1), (3.9, 0)])
+def test_dlcn_ldl_bands_are_half_open(world, ldl, points):
+    world.person("p", born_aged(50))
+    world.lab("p", "ldl", ldl)
+    assert world.results()["p"]["dlcn_ldl_points"] == points
+
+
+def test_dlcn_own_history_scores_once_by_highest_item(world):
+    # man, CHD at 50 (< 55: 2 points) and stroke at 52 (< 55: 1 point) -> group = 2, not 3.
+    # LDL 6.6 -> 5 points; total 7 = probable; 7 > 5 flags by DLCN.
+    world.person("p", date(1960, 1, 1), sex="M")
+    world.lab("p", "ldl", 6.6)
+    world.diagnosis("p", "I21.9", date(2010, 6, 1))
+    world.diagnosis("p", "I63.9", date(2012, 6, 1))
+    r = world.results()["p"]
+    assert (r["dlcn_ldl_points"], r["dlcn_own_history_points"], r["dlcn_points"]) == (5, 2, 7)
+    assert r["dlcn_category"] == "probable" and "dlcn" in r["flagged_by"]
+
+
+def test_dlcn_premature_depends_on_sex(world):
+    # CHD at 57: premature for a woman (< 60), not for a man (< 55)
+    world.person("w", date(1960, 1, 1), sex="F")
+    world.person("m", date(1960, 1, 1), sex="M")
+    for pid in ("w", "m"):
+        world.lab(pid, "ldl", 5.5)
+        world.diagnosis(pid, "I25.1", date(2017, 6, 1))
+    r = world.results()
+    assert (r["w"]["dlcn_own_history_points"], r["m"]["dlcn_own_history_points"]) == (2, 0)
+
+
+def test_dlcn_family_group_takes_its_highest_item_only(world):
+    # mother with premature CHD (1 point) and a child aged 10 with LDL 5.0 above the
+    # fallback 95th percentile for boys 0-17 (3.9): 2 points. Group = max(1, 2) = 2.
+    # Own LDL 7.0 -> 5. Total 7 (probable). Few people -> fallback percentiles.
+    world.person("p", date(1975, 1, 1), sex="F")
+    world.person("mum", date(1950, 1, 1), sex="F")
+    world.person("kid", date(2015, 1, 1), sex="M")
+    world.lab("p", "ldl", 7.0)
+    world.lab("kid", "ldl", 5.0)
+    world.diagnosis("mum", "I21.0", date(2005, 1, 1))  # age 55 < 60
+    world.relate("p", "mum", "mother")
+    world.relate("p", "kid", "child")
+    r = world.results()["p"]
+    assert (r["dlcn_family_points"], r["dlcn_points"], r["dlcn_category"]) == (2, 7, "probable")
+
+
+def test_dlcn_dna_points_and_not_available_items(world):
+    # tested positive: 8 DNA points + LDL 5.2 (3) = 11 -> definite; excluded from referral
+    world.person("pos", born_aged(50))
+    world.lab("pos", "ldl", 5.2)
+    world.genetic("pos", "positive")
+    world.person("untested", born_aged(50))
+    world.lab("untested", "ldl", 5.2)
+    r = world.results()
+    assert (r["pos"]["dlcn_dna_points"], r["pos"]["dlcn_points"]) == (8, 11)
+    assert r["pos"]["dlcn_category"] == "definite" and not r["pos"]["referral"]
+    assert r["untested"]["dlcn_dna_points"] is None
+    assert r["untested"]["dlcn_not_available"] == [
+        "tendon xanthoma", "arcus cornealis before 45",
+        "relative with tendon xanthoma or arcus", "DNA (never tested)"]
+    assert "DNA (never tested)" not in r["pos"]["dlcn_not_available"]
+
+
+# --- Simon Broome -------------------------------------------------------------------
+
+def test_simon_broome_possible_with_early_mi_in_first_degree_relative(world):
+    # adult LDL 5.2 > 4.9 (lipid criterion); father MI at 58 < 60 -> possible.
+    # The age-band rule (>= 6.5 at 45) does not flag, nor DLCN: LDL 3 points, and MI at 58
+    # is not premature for a man under DLCN (< 55), so 3 points in all.
+    world.person("p", born_aged(45))
+    world.person("dad", date(1950, 1, 1))
+    world.lab("p", "ldl", 5.2)
+    world.diagnosis("dad", "I21.4", date(2008, 3, 1))
+    world.relate("p", "dad", "father")
+    r = world.results()["p"]
+    assert r["simon_broome"] == "possible" and r["flagged_by"] == ["simon_broome"]
+    assert r["dlcn_points"] == 3 and not r["ldl_rule_met"]
+
+
+def test_simon_broome_second_degree_mi_must_be_before_50(world):
+    # grandfather (father's father) MI at 55: not < 50 -> no family item.
+    world.person("p", born_aged(45))
+    world.person("dad", date(1955, 1, 1))
+    world.person("granddad", date(1930, 1, 1))
+    world.lab("p", "ldl", 5.2)
+    world.diagnosis("granddad", "I21.4", date(1985, 6, 1))
+    world.relate("p", "dad", "father")
+    world.relate("dad", "granddad", "father")
+    assert world.results()["p"]["simon_broome"] is None
+
+
+def test_simon_broome_child_criteria_below_16(world):
+    # age 12: LDL 4.1 > 4.0 (child criterion); sibling aged 14 with untreated TC 6.8 > 6.7
+    world.person("p", born_aged(12))
+    world.person("sib", born_aged(14))
+    world.lab("p", "ldl", 4.1)
+    world.lab("sib", "total_chol", 6.8)
+    world.relate("p", "sib", "sibling")
+    assert world.results()["p"]["simon_broome"] == "possible"
+
+
+# --- MEDPED ----------------------------------------------------------------------------
+
+def test_medped_general_population_cutoff(world):
+    # age 45, untreated TC 9.3 >= 9.3 (general population, >= 40) -> met; 9.2 -> not
+    world.person("a", born_aged(45))
+    world.person("b", born_aged(45))
+    world.lab("a", "total_chol", 9.3)
+    world.lab("a", "ldl", 4.5)
+    world.lab("b", "total_chol", 9.2)
+    world.lab("b", "ldl", 4.5)
+    r = world.results()
+    assert r["a"]["medped_met"] and r["a"]["medped_cutoff"] == 9.3
+    assert not r["b"]["medped_met"]
+
+
+def test_medped_uses_first_degree_cutoff_when_a_parent_has_fh(world):
+    # age 25 with a mother with known FH: first-degree cut-off 6.2; TC 6.3 -> met
+    # (the general-population cut-off, 7.5, would not be)
+    world.person("p", born_aged(25))
+    world.person("mum", date(1970, 1, 1), sex="F")
+    world.diagnosis("mum", "E78.0")
+    world.relate("p", "mum", "mother")
+    world.lab("p", "total_chol", 6.3)
+    world.lab("p", "ldl", 4.2)
+    r = world.results()["p"]
+    assert (r["medped_cutoff"], r["medped_met"], r["medped_reference"]) == (
+        6.2, True, "first-degree relative with FH")
+    assert r["reasons"][0] == ("MEDPED: total cholesterol 6.3 mmol/L at age 25 >= 6.2 "
+                               "(first-degree relative with FH)")
+
+
+def test_medped_ignores_total_cholesterol_on_treatment(world):
+    world.person("p", born_aged(45))
+    world.drug("p", "C10AA05", 10)
+    world.lab("p", "total_chol", 9.5)
+    world.lab("p", "ldl", 3.0)
+    assert not world.results()["p"]["medped_met"]
+
+
+# --- secondary causes beyond TSH -----------------------------------------------------
+
+def test_low_albumin_and_cholestasis_exclude(world):
+    # albumin 25 < 30 g/L; ALP 300 > 210 with bilirubin 40 > 25; ALP alone is not enough
+    for pid in ("neph", "chol", "alp_only"):
+        world.person(pid, born_aged(50))
+        world.lab(pid, "ldl", 7.0)
+    world.lab("neph", "albumin", 25)
+    world.lab("chol", "alp", 300)
+    world.lab("chol", "bilirubin", 40)
+    world.lab("alp_only", "alp", 300)
+    r = world.results()
+    assert r["neph"]["exclusions"] == [
+        "possible nephrotic syndrome: albumin 25 g/L near the index sample"]
+    assert r["chol"]["exclusions"] == [
+        "possible cholestasis: ALP 300 U/L and bilirubin 40 umol/L near the index sample"]
+    assert r["alp_only"]["referral"]
+
+
+@pytest.mark.parametrize(("ldl", "points", "category", "tier"), [
+    (7.0, 8, "probable", "standard"),  # 5 + own CHD 2 + mother's premature CHD 1 = 8
+    (8.0, 8, "probable", "standard"),  # still 5 LDL points below 8.5
+    (8.5, 11, "definite", "high"),     # 8 + 2 + 1 = 11 > 8
+])
+def test_tier_follows_dlcn_definite(world, ldl, points, category, tier):
+    world.person("p", date(1970, 1, 1))
+    world.person("mum", date(1945, 1, 1), sex="F")
+    world.lab("p", "ldl", ldl)
+    world.diagnosis("p", "I20.0", date(2015, 1, 1))  # age 45 < 55
+    world.diagnosis("mum", "I21.0", date(1995, 1, 1))  # age 50 < 60
+    world.relate("p", "mum", "mother")
+    r = world.results()["p"]
+    assert (r["dlcn_points"], r["dlcn_category"], r["tier"]) == (points, category, tier)

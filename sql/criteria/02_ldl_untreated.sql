@@ -2,7 +2,9 @@
 -- estimate: untreated = measured / (1 - r). r per drug by dose (NICE table), else the
 -- drug's default, else the class default; several drugs combine as 1 - prod(1 - r),
 -- capped at $treatment_max_reduction. A drug prescribed twice over the same day counts once.
--- Kept in the store as `ldl_history` (the GP reports and cascade lists show it).
+-- Kept in the store as `ldl_history` (the GP reports and cascade lists show it), with
+-- the age at each sample. Total cholesterol is not corrected for treatment: the rules
+-- that use it (Simon Broome, MEDPED) read untreated samples only.
 create or replace table ldl_history as
 with active as (
     select
@@ -38,8 +40,11 @@ final as (
         c.person_id is not null as treated,
         coalesce(c.reduction, 0) as treatment_reduction,
         c.treatment,
-        v.ldl / (1 - coalesce(c.reduction, 0)) as untreated_ldl
+        v.ldl / (1 - coalesce(c.reduction, 0)) as untreated_ldl,
+        date_sub('year', p.birth_date, cast(v.sampled_at as date)) as age_at_sample,
+        p.sex
     from int_ldl_values v
+    join patients p using (person_id)
     left join combined c using (person_id, sampled_at)
 )
 select * from final;

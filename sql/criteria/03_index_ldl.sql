@@ -9,6 +9,7 @@ with ranked as (
         ) as rank_in_person,
         count(*) over (partition by u.person_id) as ldl_samples
     from ldl_history u
+    where u.untreated_ldl is not null
 ),
 final as (
     select
@@ -22,9 +23,9 @@ final as (
         r.untreated_ldl as index_untreated_ldl,
         r.triglycerides as index_triglycerides,
         r.ldl_samples,
-        date_sub('year', p.birth_date, cast(r.sampled_at as date)) as age_at_index
+        r.age_at_sample as age_at_index,
+        r.sex
     from ranked r
-    join patients p using (person_id)
     where r.rank_in_person = 1
 )
 select * from final;

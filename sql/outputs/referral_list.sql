@@ -30,6 +30,14 @@ final as (
         s.index_treatment,
         round(s.index_untreated_ldl, 2) as untreated_ldl_estimate,
         s.ldl_samples,
+        s.dlcn_points,
+        s.dlcn_category,
+        printf('LDL %d, own history %d, family %d, DNA %s', s.dlcn_ldl_points,
+               s.dlcn_own_history_points, s.dlcn_family_points,
+               coalesce(cast(s.dlcn_dna_points as varchar), 'not tested')) as dlcn_parts,
+        coalesce(s.simon_broome, 'not met') as simon_broome,
+        case when s.medped_met then 'met' else 'not met' end as medped,
+        array_to_string(s.flagged_by, ', ') as flagged_by,
         array_to_string(s.reasons, '; ') as reasons,
         s.person_id
     from candidates s

@@ -1,0 +1,99 @@
+-- What each person's relatives contribute. First-degree: mother, father, sibling, child
+-- (from `relations`). Second-degree, two hops: grandparents and aunts/uncles (a parent's
+-- parents and siblings), grandchildren, nieces and nephews.
+-- Per relative: premature CHD, MI age, index untreated LDL above the 95th percentile for
+-- their sex and age band (int_ldl_percentiles), untreated total cholesterol as adult
+-- (>= $simon_broome_adult_from_age) and child, and known FH (E78.0 or a positive test).
+create or replace temp table int_family_history as
+with first_degree as (
+    select distinct person_id, relative_id, relation
+    from relations
+    where relation in ('mother', 'father', 'sibling', 'child')
+),
+second_degree as (
+    select distinct a.person_id, b.relative_id
+    from first_degree a
+    join first_degree b on b.person_id = a.relative_id
+    where b.relative_id <> a.person_id
+      and ((a.relation in ('mother', 'father') and b.relation in ('mother', 'father', 'sibling'))
+           or (a.relation = 'child' and b.relation = 'child')
+           or (a.relation = 'sibling' and b.relation = 'child'))
+      and not exists (select 1 from first_degree f
+                      where f.person_id = a.person_id and f.relative_id = b.relative_id)
+),
+cholesterol as (
+    select
+        person_id,
+        max(total_chol) filter (where not treated and age_at_sample >= $simon_broome_adult_from_age)
+            as tc_adult,
+        max(total_chol) filter (where not treated and age_at_sample < $simon_broome_adult_from_age)
+            as tc_child
+    from ldl_history
+    group by person_id
+),
+relative_facts as (
+    select
+        p.person_id as relative_id,
+        coalesce(v.premature_chd, false) as premature_chd,
+        v.first_mi_age,
+        i.age_at_index,
+        coalesce(i.index_untreated_ldl > pct.p95, false) as ldl_above_p95,
+        c.tc_adult,
+        c.tc_child,
+        exists (select 1 from diagnoses d where d.person_id = p.person_id
+                and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of)
+        or exists (select 1 from genetic_tests g where g.person_id = p.person_id
+                   and g.result = 'positive' and g.tested_at <= $as_of) as known_fh
+    from patients p
+    left join int_vascular_history v on v.person_id = p.person_id
+    left join int_index_ldl i on i.person_id = p.person_id
+    left join int_ldl_percentiles pct
+      on pct.sex = i.sex and i.age_at_index between pct.from_age and pct.to_age
+    left join cholesterol c on c.person_id = p.person_id
+),
+first_summary as (
+    select
+        f.person_id,
+        count(*) as first_degree_relatives,
+        bool_or(r.premature_chd) as fdr_premature_chd,
+        bool_or(r.ldl_above_p95) as fdr_ldl_above_p95,
+        bool_or(f.relation = 'child' and r.age_at_index < $dlcn_child_under and r.ldl_above_p95)
+            as child_ldl_above_p95,
+        bool_or(r.known_fh) as fdr_known_fh,
+        bool_or(r.first_mi_age < $simon_broome_family_mi_first_degree_before) as fdr_mi_early,
+        bool_or(r.tc_adult > $simon_broome_family_tc_adult_above
+                or (f.relation in ('child', 'sibling')
+                    and r.tc_child > $simon_broome_family_tc_child_above)) as fdr_high_tc
+    from first_degree f
+    join relative_facts r on r.relative_id = f.relative_id
+    group by f.person_id
+),
+second_summary as (
+    select
+        s.person_id,
+        count(*) as second_degree_relatives,
+        bool_or(r.known_fh) as sdr_known_fh,
+        bool_or(r.first_mi_age < $simon_broome_family_mi_second_degree_before) as sdr_mi_early,
+        bool_or(r.tc_adult > $simon_broome_family_tc_adult_above) as sdr_high_tc
+    from second_degree s
+    join relative_facts r on r.relative_id = s.relative_id
+    group by s.person_id
+),
+final as (
+    select
+        coalesce(f.person_id, s.person_id) as person_id,
+        coalesce(f.first_degree_relatives, 0) as first_degree_relatives,
+        coalesce(s.second_degree_relatives, 0) as second_degree_relatives,
+        coalesce(f.fdr_premature_chd, false) as fdr_premature_chd,
+        coalesce(f.fdr_ldl_above_p95, false) as fdr_ldl_above_p95,
+        coalesce(f.child_ldl_above_p95, false) as child_ldl_above_p95,
+        coalesce(f.fdr_known_fh, false) as fdr_known_fh,
+        coalesce(s.sdr_known_fh, false) as sdr_known_fh,
+        coalesce(f.fdr_mi_early, false) as fdr_mi_early,
+        coalesce(s.sdr_mi_early, false) as sdr_mi_early,
+        coalesce(f.fdr_high_tc, false) as fdr_high_tc,
+        coalesce(s.sdr_high_tc, false) as sdr_high_tc
+    from first_summary f
+    full outer join second_summary s on s.person_id = f.person_id
+)
+select * from final;
