@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-prefect", action="store_true",
                      help="call the pipeline directly instead of through the Prefect flow")
 
+    sub.add_parser("criteria-doc", help="regenerate docs/criteria.md from the thresholds")
+
     synth = sub.add_parser("synth", help="write synthetic regional extracts")
     synth.add_argument("--out", default=str(SAMPLES_DIR))
     synth.add_argument("--people", type=int, default=4000, help="people per region")
@@ -118,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("demo", "run"):
             result = cmd_run(args)
             _print_summary(result, Path(args.home))
+        elif args.command == "criteria-doc":
+            from fh_screening.criteria_doc import write
+
+            print(f"wrote {write()}")
         else:
             manifest = cmd_synth(args)
             print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,

@@ -92,7 +92,8 @@ def test_statin_dose_gives_untreated_estimate(world):
     assert r["index_treated"] and r["index_treatment_reduction"] == pytest.approx(0.49)
     assert r["index_untreated_ldl"] == pytest.approx(6.8627, abs=1e-4)
     assert r["flagged"]
-    assert r["reasons"][1] == "measured LDL 3.5 mmol/L on atorvastatin 40 mg (49 % reduction assumed)"
+    assert r["reasons"][1] == (
+        "measured LDL 3.5 mmol/L on atorvastatin 40 mg (49 % reduction assumed)")
 
 
 def test_statin_plus_ezetimibe_combine_multiplicatively(world):
