@@ -23,8 +23,11 @@ Sampson/NIH (method kept). Measurements taken on lipid-lowering drugs (ATC C10 a
 the sample date) are divided by (1 - r), r from the drug table below; several drugs
 combine as 1 - prod(1 - r), capped.
 
-A person is **flagged** when any rule set fires: the LDL age-band rule, DLCN above the
-NICE referral score, Simon Broome definite or possible, or MEDPED. Flagged people with an
+A person is **flagged** when any rule set listed under *Which rule sets flag* fires: of
+the LDL age-band rule, DLCN above the NICE referral score, Simon Broome definite or
+possible, and MEDPED. Simon Broome is computed and shown for every person but does not
+flag by default: it classifies patients already suspected of FH, and as a population
+screen it flagged 82 people at a PPV of 0.07 on the synthetic sample. Flagged people with an
 **exclusion** (a secondary cause near the index sample, a known FH diagnosis E78.0, or a
 positive genetic test) are listed with the reason but not referred; known cases become
 cascade index cases. **High** priority: DLCN definite, or untreated LDL at or above the
@@ -39,6 +42,7 @@ one value per person); bands with too few people use the fallback table.
 """
 
 SECTIONS = {
+    "flagging": "Which rule sets flag",
     "ldl": "LDL calculation",
     "referral": "LDL age-band rule and priority",
     "secondary_causes": "Secondary causes (exclusions)",
@@ -58,7 +62,7 @@ def _entries_table(entries: dict[str, Any]) -> list[str]:
             rows.append(f"| `{key}` | {e['value']} | {e['unit']} | {e.get('note', '')} | "
                         f"{e['source']} |")
         elif isinstance(e, list) and all(isinstance(v, str) for v in e):
-            rows.append(f"| `{key}` | {', '.join(e)} | | | |")
+            rows.append(f"| `{key}` | {', '.join(e)} | | | config comment |")
     return rows if len(rows) > 2 else []
 
 

@@ -1,6 +1,6 @@
 -- One row per screened person (patients of the screened regions with an LDL value, alive
 -- on $as_of): every intermediate value, each rule set's result, exclusions, tier and
--- reasons. A person is flagged when any rule set fires:
+-- reasons. A person is flagged when any rule set named in $flagging_rules fires:
 --   ldl_age_band  untreated LDL above the threshold of their age band ([referral]);
 --   dlcn          DLCN points above $dlcn_refer_above (NICE: refer for DNA testing);
 --   simon_broome  Simon Broome definite or possible FH;
@@ -70,7 +70,7 @@ fired as (
             case when dlcn_points > $dlcn_refer_above then 'dlcn' end,
             case when simon_broome is not null then 'simon_broome' end,
             case when medped_met then 'medped' end
-        ], lambda x: x is not null) as flagged_by
+        ], lambda x: x is not null and list_contains($flagging_rules, x)) as flagged_by
     from joined
 ),
 final as (
