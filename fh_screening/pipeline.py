@@ -152,10 +152,24 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
                             progress=progress) for r in regions]
     as_of = as_of or latest_sample_date(ws, regions)
     summary = screen_step(ws, regions, as_of)
-    summary["ingest"] = {i["region"]: {k: v for k, v in i.items() if k != "files"}
-                         for i in ingested}
+    summary["ingest"] = summarise_ingest(ingested)
     run_id = run_id or default_run_id(as_of, regions)
     return output_step(ws, run_id, as_of, regions, summary)
+
+
+def summarise_ingest(ingested: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per region: file and row totals, and quarantined rows by reason."""
+    summary = {}
+    for result in ingested:
+        reasons: dict[str, int] = {}
+        for f in result["files"]:
+            for reason, n in f["reasons"].items():
+                reasons[reason] = reasons.get(reason, 0) + n
+        summary[result["region"]] = {
+            **{k: v for k, v in result.items() if k not in ("files", "region")},
+            "quarantine_reasons": dict(sorted(reasons.items())),
+        }
+    return summary
 
 
 def default_run_id(as_of: date, regions: list[str]) -> str:

@@ -44,8 +44,7 @@ def output_task(home: str, run_id: str | None, regions: list[str],
 def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, Any]],
                         as_of: date | None, run_id: str | None) -> dict[str, Any]:
     summary = screen_task(home, regions, as_of)
-    summary["ingest"] = {i["region"]: {k: v for k, v in i.items() if k != "files"}
-                         for i in ingested}
+    summary["ingest"] = pipeline.summarise_ingest(ingested)
     result = output_task(home, run_id, regions, summary)
     create_markdown_artifact(key="screening-summary", markdown=summary_markdown(result),
                              description=f"fh-screening run {result['run_id']}")
