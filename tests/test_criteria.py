@@ -68,6 +68,7 @@ def born_aged(age: int) -> date:
     (45, 6.5, True, "adult"),          # boundary: >= 6.5
     (45, 6.4, False, "adult"),         # 6.4 < 6.5
     (40, 6.4, False, "adult"),         # 40 is in the adult band
+    (82, 6.5, True, "adult"),          # elderly: same adult threshold
     (39, 5.0, True, "young_adult"),    # 5.0 > 4.9
     (39, 4.9, False, "young_adult"),   # boundary: not > 4.9
     (18, 5.0, True, "young_adult"),
