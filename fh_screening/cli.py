@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from fh_screening.config import SAMPLES_DIR, ConfigError, list_regions
+from fh_screening.ingest import IngestError
+from fh_screening.privacy import PseudonymKeyError
 from fh_screening.store import DEFAULT_HOME, StoreBusy, Workspace
 
 
@@ -128,9 +130,16 @@ def main(argv: list[str] | None = None) -> int:
             manifest = cmd_synth(args)
             print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,
                              default=str))
-    except (ConfigError, StoreBusy, FileNotFoundError) as exc:
+    except (ConfigError, StoreBusy, FileNotFoundError, IngestError, PseudonymKeyError,
+            ValueError) as exc:
         print(f"fh-screening: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # ValidationFailed carries a readable report; import it only when it happened.
+        if type(exc).__name__ == "ValidationFailed":
+            print(f"fh-screening: {exc}", file=sys.stderr)
+            return 3
+        raise
     return 0
 
 

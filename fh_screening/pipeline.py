@@ -148,13 +148,16 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
                   as_of: date | None = None, run_id: str | None = None,
                   progress: Progress | None = None) -> dict[str, Any]:
     """The whole run without Prefect (CLI `fh-screening run --no-prefect`, tests)."""
+    for region in regions:
+        check_region_name(region)
+    if run_id is not None:
+        check_run_id(run_id)
     ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,
                             progress=progress) for r in regions]
     as_of = as_of or latest_sample_date(ws, regions)
     summary = screen_step(ws, regions, as_of)
     summary["ingest"] = summarise_ingest(ingested)
-    run_id = run_id or default_run_id(as_of, regions)
-    return output_step(ws, run_id, as_of, regions, summary)
+    return output_step(ws, run_id or default_run_id(as_of, regions), as_of, regions, summary)
 
 
 def summarise_ingest(ingested: list[dict[str, Any]]) -> dict[str, Any]:

@@ -122,3 +122,18 @@ def test_no_cpr_number_in_the_store(national_run):
             assert not CPR.search(text), table
     finally:
         con.close()
+
+
+def test_flow_publishes_its_summary_artifact(national_run):
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    # Prefect 3.8.8's filter clients (Artifact.get, read_artifacts) send null fields that
+    # its server refuses with 422 (docs/architecture.md); the REST endpoint works.
+    _, result = national_run
+    response = httpx.get(f"{PREFECT_API_URL.value()}/artifacts/screening-summary/latest")
+    assert response.status_code == 200
+    markdown = response.json()["data"]
+    assert f"fh-screening run `{result['run_id']}`" in markdown
+    assert "| syddanmark | 7 | 78985 | 130 | 2736 |" in markdown
+    assert not CPR.search(markdown)

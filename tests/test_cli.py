@@ -1,0 +1,74 @@
+"""The CLI without Prefect on the sample data: reruns are byte-identical, files are not
+ingested twice, and nothing that looks like a CPR number is printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CPR = re.compile(r"\b\d{6}-?\d{4}\b")
+
+
+def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "false"}
+    env.pop("FH_PSEUDONYM_KEY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "fh_screening.cli", "--home", str(home), "-v", *args],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    home = tmp_path_factory.mktemp("cli-home")
+    first = run_cli(home, "run", "--no-prefect")
+    out = home / "output" / "2026-06-30_national"
+    files_first = snapshot(out)
+    second = run_cli(home, "run", "--no-prefect")
+    return home, first, second, files_first, snapshot(out)
+
+
+def test_run_succeeds_and_rerun_is_byte_identical(two_runs):
+    _, first, second, files_first, files_second = two_runs
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert second.returncode == 0, second.stderr[-2000:]
+    summary_first = json.loads(files_first.pop("run_summary.json"))
+    summary_second = json.loads(files_second.pop("run_summary.json"))
+    assert len(files_first) > 30 and files_first == files_second  # every list, byte for byte
+    # the summary differs only in what this run ingested (nothing, the second time)
+    assert summary_first.pop("ingest") != summary_second.pop("ingest")
+    assert summary_first == summary_second
+
+
+def test_rerun_skips_every_file(two_runs):
+    home, _, second, _, _ = two_runs
+    summary = json.loads((home / "output" / "2026-06-30_national" / "run_summary.json")
+                         .read_text())
+    assert summary["ingest"]["syddanmark"]["files_skipped"] == 7
+    assert summary["ingest"]["syddanmark"]["files_ingested"] == 0
+    assert second.stdout.count("already ingested, skipped") == 14
+
+
+def test_no_cpr_number_is_printed_or_logged(two_runs):
+    _, first, second, _, _ = two_runs
+    for proc in (first, second):
+        assert not CPR.search(proc.stdout), CPR.search(proc.stdout)
+        assert not CPR.search(proc.stderr), CPR.search(proc.stderr)
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    proc = run_cli(tmp_path, "run", "--no-prefect", "--regions", "../etc")
+    assert proc.returncode == 2
+    assert "invalid region name '../etc'" in proc.stderr
+    proc = run_cli(tmp_path, "run", "--no-prefect", "--run-id", "../x")
+    assert proc.returncode == 2 and "invalid run id" in proc.stderr
