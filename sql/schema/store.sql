@@ -121,3 +121,18 @@ create table if not exists referral_history (
     sent_at          date    not null,
     primary key (person_id, run_id)
 );
+
+-- The risk model's output for the last screening run (fh_screening/model.py writes it,
+-- replacing the rows of the screened regions). priority_tier combines the rule sets and
+-- the probability (docs/model.md): 'high', 'standard', or null when not to be referred;
+-- refer is the final referral decision (rules or model, and no exclusion).
+create table if not exists model_scores (
+    person_id        varchar not null primary key,
+    region           varchar not null,
+    fh_probability   double  not null,
+    model_reasons    varchar[] not null,
+    priority_tier    varchar,
+    refer            boolean not null,
+    model_version    varchar not null,
+    as_of            date    not null
+);
