@@ -1,4 +1,4 @@
-"""Command line: `fh-screening demo | run | synth`.
+"""Command line: `fh-screening demo | run | train | synth | criteria-doc`.
 
 `demo` and `run` go through the Prefect flows (a temporary local Prefect API starts by
 itself when none is configured); `run --no-prefect` calls the same pipeline steps
@@ -18,8 +18,10 @@ from typing import Any
 
 from fh_screening.config import SAMPLES_DIR, ConfigError, list_regions
 from fh_screening.ingest import IngestError
+from fh_screening.model import MODELS_DIR, ModelError
 from fh_screening.privacy import PseudonymKeyError
 from fh_screening.store import DEFAULT_HOME, StoreBusy, Workspace
+from fh_screening.training import TRAINING_PEOPLE_PER_REGION, TRAINING_SEED
 
 
 def prefect_environment(home: Path) -> None:
@@ -65,15 +67,42 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
         from fh_screening.pipeline import run_screening
 
         return run_screening(Workspace(home), regions, extract_root=extract_root, as_of=as_of,
-                             run_id=args.run_id, progress=print)
+                             run_id=args.run_id, model=args.model, progress=print)
     prefect_environment(home)
     from flows.screening import national_flow, regional_flow
 
     if len(regions) == 1:
         return regional_flow(region=regions[0], home=str(home), as_of=as_of, run_id=args.run_id,
-                             extract_dir=str(extract_root / regions[0]) if extract_root else None)
+                             extract_dir=str(extract_root / regions[0]) if extract_root else None,
+                             model=args.model)
     return national_flow(regions=regions, home=str(home), as_of=as_of, run_id=args.run_id,
-                         extract_root=str(extract_root) if extract_root else None)
+                         extract_root=str(extract_root) if extract_root else None,
+                         model=args.model)
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train on a synthetic population (default) or an existing store (--store)."""
+    from fh_screening import training
+
+    regions = sorted(args.regions or list_regions())
+    work = Path(args.home) / "training"
+    if args.no_prefect:
+        if args.store:
+            ws, truth = Workspace(Path(args.store)), None
+            description = f"The screening store at {args.store}."
+        else:
+            ws, truth = training.synthesise_training_store(
+                work, args.people, args.seed, tuple(regions), progress=print)
+            description = (f"Synthetic population (fh_screening.synth, seed {args.seed}, "
+                           f"{args.people:,} people in each of {', '.join(regions)}), "
+                           "ingested and screened like a real run.")
+        return training.train(ws, Path(args.models_dir), regions=regions, truth_path=truth,
+                              description=description, progress=print)
+    prefect_environment(Path(args.home))
+    from flows.training import training_flow
+
+    return training_flow(work=str(work), models_dir=args.models_dir, store_home=args.store,
+                         people_per_region=args.people, seed=args.seed, regions=regions)
 
 
 def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
@@ -93,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the national flow on the shipped sample data")
     demo.set_defaults(regions=None, as_of=None, run_id=None, extract_root=str(SAMPLES_DIR),
-                      no_prefect=False)
+                      no_prefect=False, model=None)
 
     run = sub.add_parser("run", help="ingest new extracts, screen, write the lists")
     run.add_argument("--regions", nargs="+", help="regions to run (default: all configured)")
@@ -103,6 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="output folder name (default: <as-of>_<scope>)")
     run.add_argument("--no-prefect", action="store_true",
                      help="call the pipeline directly instead of through the Prefect flow")
+    run.add_argument("--model", help="model folder (default: the one named in models/CURRENT)")
+
+    train = sub.add_parser("train", help="train, evaluate and save the risk model and its card")
+    train.add_argument("--people", type=int, default=TRAINING_PEOPLE_PER_REGION,
+                       help="synthetic people per region (default: %(default)s)")
+    train.add_argument("--seed", type=int, default=TRAINING_SEED,
+                       help="synthetic population seed (default: %(default)s, not the samples')")
+    train.add_argument("--store", help="train on this workspace's store instead of a "
+                                       "synthetic population (label-only metrics)")
+    train.add_argument("--regions", nargs="+")
+    train.add_argument("--models-dir", default=str(MODELS_DIR),
+                       help="where model folders go (default: %(default)s)")
+    train.add_argument("--no-prefect", action="store_true",
+                       help="train directly instead of through the Prefect flow")
 
     sub.add_parser("criteria-doc", help="regenerate docs/criteria.md from the thresholds")
 
@@ -122,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("demo", "run"):
             result = cmd_run(args)
             _print_summary(result, Path(args.home))
+        elif args.command == "train":
+            card = cmd_train(args)
+            print(f"model {card['version']} written to {Path(args.models_dir) / card['version']}"
+                  f" (selected: {card['selected']['kind']}); it is now models/CURRENT")
         elif args.command == "criteria-doc":
             from fh_screening.criteria_doc import write
 
@@ -131,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,
                              default=str))
     except (ConfigError, StoreBusy, FileNotFoundError, IngestError, PseudonymKeyError,
-            ValueError) as exc:
+            ModelError, ValueError) as exc:
         print(f"fh-screening: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

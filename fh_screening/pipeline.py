@@ -16,9 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from fh_screening import __version__
-from fh_screening.config import PROJECT_ROOT, SAMPLES_DIR, check_region_name, load_region
-from fh_screening.criteria import run_criteria
+from fh_screening.config import (
+    PROJECT_ROOT,
+    SAMPLES_DIR,
+    check_region_name,
+    load_region,
+    load_thresholds,
+)
+from fh_screening.criteria import run_criteria, threshold_params
 from fh_screening.ingest import ingest_region
+from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import attach_vault_read_only, load_key
 from fh_screening.reports import write_reports
@@ -88,25 +95,37 @@ def latest_sample_date(ws: Workspace, regions: list[str]) -> date:
     return found
 
 
-def screen_step(ws: Workspace, regions: list[str], as_of: date) -> dict[str, Any]:
-    """Apply the rules; returns the counts for the run summary."""
+def screen_step(ws: Workspace, regions: list[str], as_of: date,
+                model: str | None = None) -> dict[str, Any]:
+    """Apply the rules, then score everyone with the risk model (a model folder, or the
+    repository's current model when None); returns the counts for the run summary.
+
+    The model is loaded before anything is computed, so a missing or incompatible model
+    fails the run at once (ModelError) instead of falling back to the rules silently."""
+    loaded = load_model_ref(model)
     con = connect(ws.store_path)
     try:
         screened = run_criteria(con, as_of=as_of, regions=regions)
+        score_run(con, loaded, as_of=as_of, regions=regions,
+                  params=threshold_params(load_thresholds()))
         rows = con.execute(
-            "select region, count(*), count(*) filter (where flagged), "
-            "count(*) filter (where referral), count(*) filter (where tier = 'high'), "
-            "count(*) filter (where flagged and not referral) "
-            "from screening_results group by region order by region").fetchall()
+            "select s.region, count(*), count(*) filter (where s.flagged), "
+            "count(*) filter (where m.refer), "
+            "count(*) filter (where m.priority_tier = 'high'), "
+            "count(*) filter (where s.flagged and not s.referral), "
+            "count(*) filter (where m.refer and not s.flagged) "
+            "from screening_results s join model_scores m using (person_id) "
+            "group by s.region order by s.region").fetchall()
         exclusions = con.execute(
             "select split_part(e, ':', 1) as why, count(*) from screening_results, "
             "unnest(exclusions) as t(e) where flagged group by 1 order by 1").fetchall()
     finally:
         con.close()
     per_region = {r: {"screened": s, "flagged": f, "referral": ref, "high_priority": h,
-                      "flagged_but_excluded": x} for r, s, f, ref, h, x in rows}
+                      "flagged_but_excluded": x, "added_by_model": m}
+                  for r, s, f, ref, h, x, m in rows}
     return {"as_of": as_of.isoformat(), "screened": screened, "screening": per_region,
-            "exclusions": dict(exclusions)}
+            "exclusions": dict(exclusions), "model_version": loaded.version}
 
 
 def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
@@ -130,9 +149,9 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                               json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
             con.execute("delete from runs where run_id = ?", [run_id])
             con.execute(
-                "insert into runs values (?, ?, ?, ?, ?, null, ?, 'completed', ?, ?, ?)",
+                "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?)",
                 [run_id, "national" if len(regions) > 1 else regions[0], as_of,
-                 json.dumps({"regions": regions}), version,
+                 json.dumps({"regions": regions}), version, summary.get("model_version"),
                  json.dumps(outputs, sort_keys=True), datetime.now(), datetime.now(),
                  str(ws.output_dir / run_id)])
             con.execute("commit")
@@ -146,7 +165,8 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
 
 def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | None = None,
                   as_of: date | None = None, run_id: str | None = None,
-                  progress: Progress | None = None) -> dict[str, Any]:
+                  model: str | None = None, progress: Progress | None = None
+                  ) -> dict[str, Any]:
     """The whole run without Prefect (CLI `fh-screening run --no-prefect`, tests)."""
     for region in regions:
         check_region_name(region)
@@ -155,7 +175,7 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
     ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,
                             progress=progress) for r in regions]
     as_of = as_of or latest_sample_date(ws, regions)
-    summary = screen_step(ws, regions, as_of)
+    summary = screen_step(ws, regions, as_of, model)
     summary["ingest"] = summarise_ingest(ingested)
     return output_step(ws, run_id or default_run_id(as_of, regions), as_of, regions, summary)
 

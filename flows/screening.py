@@ -27,9 +27,11 @@ def ingest_region_task(home: str, region: str, extract_dir: str | None) -> dict[
 
 
 @task(name="screen")
-def screen_task(home: str, regions: list[str], as_of: date | None) -> dict[str, Any]:
+def screen_task(home: str, regions: list[str], as_of: date | None,
+                model: str | None = None) -> dict[str, Any]:
     ws = Workspace(Path(home))
-    return pipeline.screen_step(ws, regions, as_of or pipeline.latest_sample_date(ws, regions))
+    return pipeline.screen_step(ws, regions, as_of or pipeline.latest_sample_date(ws, regions),
+                                model)
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], name="write-outputs")
@@ -42,8 +44,9 @@ def output_task(home: str, run_id: str | None, regions: list[str],
 
 
 def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, Any]],
-                        as_of: date | None, run_id: str | None) -> dict[str, Any]:
-    summary = screen_task(home, regions, as_of)
+                        as_of: date | None, run_id: str | None,
+                        model: str | None) -> dict[str, Any]:
+    summary = screen_task(home, regions, as_of, model)
     summary["ingest"] = pipeline.summarise_ingest(ingested)
     result = output_task(home, run_id, regions, summary)
     create_markdown_artifact(key="screening-summary", markdown=summary_markdown(result),
@@ -53,16 +56,18 @@ def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, 
 
 @flow(name="fh-screening-region", log_prints=True)
 def regional_flow(region: str, home: str = str(DEFAULT_HOME), extract_dir: str | None = None,
-                  as_of: date | None = None, run_id: str | None = None) -> dict[str, Any]:
-    """Ingest, screen and write the lists for one region."""
+                  as_of: date | None = None, run_id: str | None = None,
+                  model: str | None = None) -> dict[str, Any]:
+    """Ingest, screen and write the lists for one region (`model`: a model folder, or
+    None for the repository's current model)."""
     ingested = [ingest_region_task(home, region, extract_dir)]
-    return _screen_and_publish(home, [region], ingested, as_of, run_id)
+    return _screen_and_publish(home, [region], ingested, as_of, run_id, model)
 
 
 @flow(name="fh-screening-national", log_prints=True)
 def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME),
                   extract_root: str | None = None, as_of: date | None = None,
-                  run_id: str | None = None) -> dict[str, Any]:
+                  run_id: str | None = None, model: str | None = None) -> dict[str, Any]:
     """Ingest every region (one at a time: one writer per DuckDB store), then screen them
     together and write one run folder with every lipid clinic's and practice's lists."""
     regions = sorted(regions or list_regions())
@@ -70,14 +75,14 @@ def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME
         ingest_region_task(home, r, str(Path(extract_root) / r) if extract_root else None)
         for r in regions
     ]
-    return _screen_and_publish(home, regions, ingested, as_of, run_id)
+    return _screen_and_publish(home, regions, ingested, as_of, run_id, model)
 
 
 def summary_markdown(result: dict[str, Any]) -> str:
     """The run summary as the markdown artifact shown in the Prefect UI."""
     lines = [f"# fh-screening run `{result['run_id']}`", "",
              f"Data up to **{result['as_of']}**, regions: {', '.join(result['regions'])}, "
-             f"code {result['code_version']}.", "",
+             f"code {result['code_version']}, model {result.get('model_version')}.", "",
              "| region | files ingested | rows accepted | rows quarantined | screened | "
              "flagged | referred | high priority |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -18,17 +18,6 @@ CPR = re.compile(r"\b\d{6}-?\d{4}\b")
 
 
 @pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory):
-    import os
-
-    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
-@pytest.fixture(scope="session")
 def national_run(prefect_harness, tmp_path_factory):
     from flows.screening import national_flow
 

@@ -1,0 +1,432 @@
+"""The FH risk model: features from the criteria tables, fitting, safe storage, scoring.
+
+Why a model beside the rules: lipid clinics have a fixed number of referral slots, and the
+rules (DLCN, Simon Broome, an LDL cut-off) either fire or not; a calibrated probability
+ranks everyone, so the slots go to the likeliest carriers first. The features are built in
+SQL (`sql/model/features.sql`) from what the criteria layer computed; this module fits a
+scikit-learn estimator over them, stores it with skops (no pickle: only the types on
+`TRUSTED_TYPES` can be loaded), and scores a run. Evaluation and the model card live in
+`model_eval.py`, training orchestration in `training.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+import sklearn
+import skops.io as sio
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from fh_screening.config import PROJECT_ROOT
+from fh_screening.store import run_sql
+
+MODELS_DIR = PROJECT_ROOT / "models"
+CURRENT_FILE = "CURRENT"
+MODEL_FILE = "model.skops"
+CARD_FILE = "model_card.json"
+MODEL_NAME = "fh-risk"
+# Bumped when the feature SQL or the artifact layout changes incompatibly.
+ARTIFACT_FORMAT = 1
+ID_COLUMNS = ("person_id", "region")
+
+# The only types a model file may contain. skops by default trusts every scikit-learn
+# estimator; this list is stricter: exactly what the two candidate models, their
+# calibration wrapper and plain data are made of. Every type named anywhere in the file's
+# schema is checked against it before loading, so a tampered or foreign file is refused
+# and cannot run code on load.
+TRUSTED_TYPES = [
+    "builtins.bool",
+    "builtins.dict",
+    "builtins.float",
+    "builtins.int",
+    "builtins.list",
+    "builtins.str",
+    "builtins.tuple",
+    "numpy.dtype",
+    "numpy.float64",
+    "numpy.int64",
+    "numpy.ndarray",
+    "numpy.random._generator.Generator",
+    "numpy.uint64",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.impute._base.MissingIndicator",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._label.LabelEncoder",
+]
+
+
+def types_in_skops(data: bytes) -> set[str]:
+    """Every `module.Class` named in a skops file's schema (read as JSON, not loaded)."""
+    try:
+        schema = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ModelError(f"not a skops model file ({exc})") from exc
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node and "__module__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+class ModelError(RuntimeError):
+    """The model is missing, unreadable, untrusted or does not fit this code's features."""
+
+
+# ---------------------------------------------------------------------------------------
+# Features and labels
+# ---------------------------------------------------------------------------------------
+def build_features(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The feature frame of the screened people (after `run_criteria`), sorted by person."""
+    run_sql(con, "model/features")
+    return con.sql("select * from model_features").pl()
+
+
+def feature_names(features: pl.DataFrame) -> list[str]:
+    return [c for c in features.columns if c not in ID_COLUMNS]
+
+
+def feature_matrix(features: pl.DataFrame, names: list[str]) -> np.ndarray:
+    """Float matrix in the model's feature order; nulls become NaN (imputed by the model)."""
+    return features.select(pl.col(n).cast(pl.Float64) for n in names).to_numpy()
+
+
+def family_groups(con: duckdb.DuckDBPyConnection, person_ids: list[str]) -> np.ndarray:
+    """A family number per person: connected components of the `relations` graph, so
+    that evaluation can hold out whole families (relatives share genes and features)."""
+    index = {p: i for i, p in enumerate(person_ids)}
+    edges = con.execute("select person_id, relative_id from relations").fetchall()
+    extra: dict[str, int] = {}
+    rows, cols = [], []
+    for a, b in edges:
+        for node in (a, b):
+            if node not in index and node not in extra:
+                extra[node] = len(index) + len(extra)
+        rows.append(index.get(a, extra.get(a)))
+        cols.append(index.get(b, extra.get(b)))
+    n = len(index) + len(extra)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels[: len(person_ids)]
+
+
+# ---------------------------------------------------------------------------------------
+# Estimators
+# ---------------------------------------------------------------------------------------
+def candidate_estimators(seed: int) -> dict[str, Callable[[], Any]]:
+    """The models compared (uncalibrated). Regularisation is deliberately strong: the
+    positive labels are few (hundreds), and a smooth ranking generalises across regions."""
+    return {
+        "logistic_regression": lambda: Pipeline([
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("scale", StandardScaler()),
+            ("model", LogisticRegression(C=0.1, max_iter=5000)),
+        ]),
+        "gradient_boosting": lambda: HistGradientBoostingClassifier(
+            learning_rate=0.05, max_iter=200, max_leaf_nodes=8, min_samples_leaf=100,
+            l2_regularization=1.0, early_stopping=False, random_state=seed),
+    }
+
+
+def calibrated(make: Callable[[], Any], groups: np.ndarray, y: np.ndarray, seed: int,
+               X: np.ndarray) -> CalibratedClassifierCV:
+    """Platt (sigmoid) calibration on family-grouped folds: with few positives isotonic
+    regression overfits, and grouping keeps relatives out of their own calibration set.
+    `ensemble=False`: one estimator fitted on all data, calibrated on its out-of-fold
+    predictions (a third of the size on disk of an ensemble of three, same ranking)."""
+    splits = list(StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
+                  .split(X, y, groups))
+    return CalibratedClassifierCV(make(), method="sigmoid", cv=splits, ensemble=False)
+
+
+def fit_model(kind: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
+              seed: int) -> CalibratedClassifierCV:
+    make = candidate_estimators(seed)[kind]
+    model = calibrated(make, groups, y, seed, X)
+    model.fit(X, y)
+    return model
+
+
+def out_of_fold(kind: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int,
+                n_splits: int = 5) -> np.ndarray:
+    """Probabilities for every person from a model that never saw their family."""
+    pred = np.full(len(y), np.nan)
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for train, test in folds.split(X, y, groups):
+        model = fit_model(kind, X[train], y[train], groups[train], seed)
+        pred[test] = model.predict_proba(X[test])[:, 1]
+    return pred
+
+
+# ---------------------------------------------------------------------------------------
+# Reasons: the features that raised this person's probability most
+# ---------------------------------------------------------------------------------------
+# Plain words per feature, for the value the person has. {v} is the value.
+FEATURE_TEXT: dict[str, Callable[[float], str]] = {
+    "age_at_index": lambda v: f"age {v:.0f} at the index sample",
+    "male": lambda v: "male" if v else "female",
+    "index_untreated_ldl": lambda v: f"untreated LDL {v:.1f} mmol/L at the index sample",
+    "max_untreated_ldl": lambda v: f"highest untreated LDL {v:.1f} mmol/L",
+    "mean_untreated_ldl": lambda v: f"untreated LDL averages {v:.1f} mmol/L",
+    "max_measured_ldl": lambda v: f"highest measured LDL {v:.1f} mmol/L",
+    "ldl_slope_per_year": lambda v: f"LDL changing {v:+.2f} mmol/L per year",
+    "ldl_history_years": lambda v: f"{v:.0f} years of LDL history",
+    "age_at_max_ldl": lambda v: f"highest LDL measured at age {v:.0f}",
+    "ldl_samples": lambda v: f"{v:.0f} LDL samples",
+    "max_untreated_tc": lambda v: f"highest untreated total cholesterol {v:.1f} mmol/L",
+    "median_hdl": lambda v: f"HDL {v:.1f} mmol/L",
+    "median_triglycerides": lambda v: f"triglycerides {v:.1f} mmol/L (not the high "
+                                      "triglycerides of a secondary cause)",
+    "treated_at_index": lambda v: ("on lipid-lowering treatment at the index sample" if v
+                                   else "untreated at the index sample"),
+    "ever_treated": lambda v: "has had lipid-lowering treatment" if v else "never treated",
+    "max_treatment_reduction": lambda v: f"treatment strong enough to lower LDL {100 * v:.0f} %",
+    "high_tsh": lambda v: "high TSH" if v else "normal thyroid tests",
+    "low_albumin": lambda v: "low albumin" if v else "normal albumin",
+    "cholestasis": lambda v: "signs of cholestasis" if v else "no sign of cholestasis",
+    "very_high_triglycerides": lambda v: ("very high triglycerides" if v
+                                          else "triglycerides not very high"),
+    "premature_chd": lambda v: ("premature coronary heart disease" if v
+                                else "no premature coronary heart disease"),
+    "premature_other_vascular": lambda v: ("premature cerebral or peripheral vascular disease"
+                                           if v else "no premature vascular disease"),
+    "first_degree_relatives": lambda v: f"{v:.0f} first-degree relatives known",
+    "fdr_premature_chd": lambda v: ("a first-degree relative with premature coronary "
+                                    "heart disease" if v else "no relative with early CHD"),
+    "fdr_ldl_above_p95": lambda v: ("a first-degree relative with LDL above the 95th "
+                                    "percentile" if v else "relatives' LDL not above the 95th "
+                                    "percentile"),
+    "child_ldl_above_p95": lambda v: ("a child with LDL above the 95th percentile" if v
+                                      else "children's LDL not raised"),
+    "fdr_known_fh": lambda v: ("a first-degree relative diagnosed with FH" if v
+                               else "no first-degree relative with FH"),
+    "sdr_known_fh": lambda v: ("a second-degree relative diagnosed with FH" if v
+                               else "no second-degree relative with FH"),
+    "fdr_max_untreated_ldl": lambda v: f"a first-degree relative's untreated LDL {v:.1f} mmol/L",
+    "fdr_with_ldl": lambda v: f"{v:.0f} first-degree relatives with LDL measured",
+}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-9, 1 - 1e-9)
+    return np.log(p / (1 - p))
+
+
+def contributions(model: Any, X: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per person and feature: how much the log-odds drop when that one feature is set to
+    the training population's typical value. Model-agnostic (works for both candidates)
+    and exact for the logistic model up to the calibration's monotone rescaling."""
+    base = _logit(model.predict_proba(X)[:, 1])
+    out = np.zeros_like(X, dtype=float)
+    for j in range(X.shape[1]):
+        changed = X.copy()
+        changed[:, j] = reference[j]
+        out[:, j] = base - _logit(model.predict_proba(changed)[:, 1])
+    return out
+
+
+def reason_texts(names: list[str], X: np.ndarray, contrib: np.ndarray, top: int = 3,
+                 min_odds_ratio: float = 1.1) -> list[list[str]]:
+    """The top features that raised each person's odds, in plain words with the odds
+    ratio; features that raised them by less than `min_odds_ratio` are not worth reading."""
+    out = []
+    for row, c in zip(X, contrib, strict=True):
+        order = np.argsort(-c, kind="stable")[:top]
+        texts = []
+        for j in order:
+            if c[j] < math.log(min_odds_ratio) or not np.isfinite(row[j]):
+                continue
+            texts.append(f"{FEATURE_TEXT[names[j]](float(row[j]))} "
+                         f"(odds x{math.exp(c[j]):.1f})")
+        out.append(texts)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The artifact: skops file + card, versioned by content
+# ---------------------------------------------------------------------------------------
+@dataclass
+class LoadedModel:
+    version: str
+    estimator: Any
+    card: dict[str, Any]
+    path: Path
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.card["features"])
+
+    @property
+    def reference(self) -> np.ndarray:
+        return np.array([self.card["reference_values"][f] for f in self.features], dtype=float)
+
+
+def model_version(estimator: Any, X: np.ndarray, names: list[str]) -> str:
+    """Content-addressed: the same data, features and seed give the same version."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(names).encode())
+    digest.update(sklearn.__version__.encode())
+    digest.update(np.round(estimator.predict_proba(X)[:, 1], 12).tobytes())
+    return f"{MODEL_NAME}-{digest.hexdigest()[:12]}"
+
+
+def save_model(estimator: Any, card: dict[str, Any], models_dir: Path,
+               extra_files: dict[str, bytes] | None = None, *, make_current: bool = True
+               ) -> Path:
+    """Write `<models_dir>/<version>/` atomically (temp folder, then rename) and point
+    `CURRENT` at it. An existing folder of the same version is replaced."""
+    version = card["version"]
+    models_dir.mkdir(parents=True, exist_ok=True)
+    final = models_dir / version
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=models_dir))
+    try:
+        sio.dump(estimator, tmp / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+        card = {**card, "model_sha256": hashlib.sha256((tmp / MODEL_FILE).read_bytes())
+                .hexdigest()}
+        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if make_current:
+        pointer = models_dir / f".{CURRENT_FILE}.tmp"
+        pointer.write_text(version + "\n")
+        os.replace(pointer, models_dir / CURRENT_FILE)
+    return final
+
+
+def current_version(models_dir: Path) -> str:
+    pointer = models_dir / CURRENT_FILE
+    if not pointer.is_file():
+        raise ModelError(f"no model: {pointer} does not exist; train one with "
+                         "`fh-screening train` or pass --model")
+    return pointer.read_text().strip()
+
+
+def load_model(models_dir: Path = MODELS_DIR, version: str | None = None) -> LoadedModel:
+    """Load a model folder, refusing files that are untrusted, altered or made for
+    another version of scikit-learn or of the feature set."""
+    version = version or current_version(models_dir)
+    folder = models_dir / version
+    model_path, card_path = folder / MODEL_FILE, folder / CARD_FILE
+    for path in (model_path, card_path):
+        if not path.is_file():
+            raise ModelError(f"model {version}: {path} is missing")
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"model {version}: {card_path} is not valid JSON ({exc})") from exc
+    if card.get("artifact_format") != ARTIFACT_FORMAT:
+        raise ModelError(f"model {version}: artifact format {card.get('artifact_format')}, "
+                         f"this code reads format {ARTIFACT_FORMAT}; retrain the model")
+    if card.get("sklearn_version") != sklearn.__version__:
+        raise ModelError(f"model {version} was trained with scikit-learn "
+                         f"{card.get('sklearn_version')}, this is {sklearn.__version__}; "
+                         "retrain the model with the pinned version")
+    data = model_path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != card.get("model_sha256"):
+        raise ModelError(f"model {version}: {model_path} does not match the checksum in "
+                         "its card (altered or corrupt)")
+    untrusted = sorted((types_in_skops(data) | set(sio.get_untrusted_types(data=data)))
+                       - set(TRUSTED_TYPES))
+    if untrusted:
+        raise ModelError(f"model {version}: {model_path} contains types that are not on "
+                         f"the allow-list, refusing to load: {', '.join(untrusted)}")
+    estimator = sio.load(model_path, trusted=TRUSTED_TYPES)
+    return LoadedModel(version=version, estimator=estimator, card=card, path=folder)
+
+
+def load_model_ref(ref: str | Path | None) -> LoadedModel:
+    """A model by folder (`models/fh-risk-<hash>`), or the current one when None."""
+    if ref is None:
+        return load_model(MODELS_DIR)
+    folder = Path(ref)
+    if not folder.is_dir():
+        raise ModelError(f"no model folder at {folder}")
+    return load_model(folder.parent, folder.name)
+
+
+# ---------------------------------------------------------------------------------------
+# Scoring a run
+# ---------------------------------------------------------------------------------------
+def check_features(model: LoadedModel, names: list[str]) -> None:
+    if names != model.features:
+        missing = [f for f in model.features if f not in names]
+        extra = [f for f in names if f not in model.features]
+        raise ModelError(
+            f"model {model.version} does not fit this code's features "
+            f"(missing: {missing or 'none'}, new: {extra or 'none'}, order differs: "
+            f"{not missing and not extra}); retrain with `fh-screening train`")
+
+
+def score_run(con: duckdb.DuckDBPyConnection, model: LoadedModel, *, as_of: date,
+              regions: list[str], params: dict[str, Any]) -> int:
+    """Probability, reasons and priority for everyone in `screening_results`; replaces the
+    screened regions' rows of `model_scores`. Returns the number of people scored."""
+    features = build_features(con)
+    names = feature_names(features)
+    check_features(model, names)
+    X = feature_matrix(features, names)
+    prob = model.estimator.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
+    # Reasons only where a clinician will read them: above the floor for explanations.
+    explain = np.flatnonzero(prob >= params["model_explain_probability_at_least"])
+    reasons: list[list[str]] = [[] for _ in range(len(X))]
+    if len(explain):
+        contrib = contributions(model.estimator, X[explain], model.reference)
+        for i, texts in zip(explain, reason_texts(names, X[explain], contrib), strict=True):
+            reasons[i] = texts
+    frame = pl.DataFrame({
+        "person_id": features["person_id"], "fh_probability": prob,
+        "model_reasons": pl.Series(reasons, dtype=pl.List(pl.String)),
+    })
+    con.register("model_probabilities", frame)
+    try:
+        run_sql(con, "model/priority", {**params, "as_of": as_of, "regions": sorted(regions),
+                                        "model_version": model.version})
+    finally:
+        con.unregister("model_probabilities")
+    return len(frame)

@@ -1,0 +1,85 @@
+-- The risk model's inputs: one row per screened person (screening_results of the current
+-- run), built only from what the criteria layer already computed. Deliberately left out,
+-- because they are the label or stand in for it: the person's own genetic test result and
+-- the DLCN / Simon Broome totals that include DNA points, and the person's own E78.0 (FH)
+-- diagnosis. Relatives' diagnoses and tests are kept: they are real evidence at screening
+-- time (cascade testing), and the evaluation holds out whole families so they cannot leak.
+-- Booleans are 0/1 doubles and missing values stay null (the model imputes); the column
+-- order here is the model's feature order, checked against the model card at scoring.
+create or replace temp table model_features as
+with own as (
+    select
+        person_id,
+        max(untreated_ldl) as max_untreated_ldl,
+        -- Floating-point sums depend on the order of the rows, which parallel scans do
+        -- not fix: ordered aggregates make the same store give the same features (and so
+        -- the same model).
+        avg(untreated_ldl order by sampled_at) as mean_untreated_ldl,
+        max(ldl) as max_measured_ldl,
+        -- Trajectory: change of the untreated estimate per year over the person's history.
+        regr_slope(untreated_ldl, epoch(sampled_at) / (365.25 * 86400) order by sampled_at)
+            as ldl_slope_per_year,
+        date_diff('day', min(sampled_at), max(sampled_at)) / 365.25 as ldl_history_years,
+        -- Ties (the same highest value twice) go to the later sample.
+        arg_max(age_at_sample, struct_pack(l := untreated_ldl, t := sampled_at)) as age_at_max_ldl,
+        max(total_chol) filter (where not treated) as max_untreated_tc,
+        median(hdl) as median_hdl,
+        median(triglycerides) as median_triglycerides,
+        bool_or(treated) as ever_treated,
+        max(treatment_reduction) as max_treatment_reduction
+    from ldl_history
+    where person_id in (select person_id from screening_results)
+    group by person_id
+),
+first_degree as (
+    select distinct person_id, relative_id
+    from relations
+    where relation in ('mother', 'father', 'sibling', 'child')
+      and person_id in (select person_id from screening_results)
+),
+relatives as (
+    select
+        f.person_id,
+        max(h.untreated_ldl) as fdr_max_untreated_ldl,
+        count(distinct h.person_id) as fdr_with_ldl
+    from first_degree f
+    join ldl_history h on h.person_id = f.relative_id
+    group by f.person_id
+)
+select
+    s.person_id,
+    s.region,
+    cast(s.age_at_index as double) as age_at_index,
+    cast(s.sex = 'M' as double) as male,
+    s.index_untreated_ldl,
+    o.max_untreated_ldl,
+    o.mean_untreated_ldl,
+    o.max_measured_ldl,
+    o.ldl_slope_per_year,
+    o.ldl_history_years,
+    cast(o.age_at_max_ldl as double) as age_at_max_ldl,
+    cast(s.ldl_samples as double) as ldl_samples,
+    o.max_untreated_tc,
+    o.median_hdl,
+    o.median_triglycerides,
+    cast(s.index_treated as double) as treated_at_index,
+    cast(coalesce(o.ever_treated, false) as double) as ever_treated,
+    coalesce(o.max_treatment_reduction, 0) as max_treatment_reduction,
+    cast(s.high_tsh as double) as high_tsh,
+    cast(s.low_albumin as double) as low_albumin,
+    cast(s.cholestasis as double) as cholestasis,
+    cast(s.very_high_triglycerides as double) as very_high_triglycerides,
+    cast(coalesce(s.premature_chd, false) as double) as premature_chd,
+    cast(coalesce(s.premature_other_vascular, false) as double) as premature_other_vascular,
+    cast(coalesce(s.first_degree_relatives, 0) as double) as first_degree_relatives,
+    cast(coalesce(s.fdr_premature_chd, false) as double) as fdr_premature_chd,
+    cast(coalesce(s.fdr_ldl_above_p95, false) as double) as fdr_ldl_above_p95,
+    cast(coalesce(s.child_ldl_above_p95, false) as double) as child_ldl_above_p95,
+    cast(coalesce(s.fdr_known_fh, false) as double) as fdr_known_fh,
+    cast(coalesce(s.sdr_known_fh, false) as double) as sdr_known_fh,
+    r.fdr_max_untreated_ldl,
+    cast(coalesce(r.fdr_with_ldl, 0) as double) as fdr_with_ldl
+from screening_results s
+left join own o using (person_id)
+left join relatives r using (person_id)
+order by s.person_id;

@@ -1,0 +1,28 @@
+-- The priority tier combines the rule sets and the model's probability
+-- (model_probabilities: person_id, fh_probability, model_reasons, registered by
+-- fh_screening/model.py). Nobody with an exclusion (known FH, positive genetic test, a
+-- secondary cause) is referred, whatever the model says. Otherwise:
+--   high      rules tier high (DLCN definite or untreated LDL >= the high-priority cut-off)
+--             or probability >= $model_high_probability_at_least;
+--   standard  flagged by a rule set, or probability >= $model_refer_probability_at_least;
+--   null      not to be referred this run.
+-- So the model adds people the rules miss and lifts likely carriers to the top; it never
+-- removes someone a rule flagged (the rules stay the clinically recognised floor).
+delete from model_scores where region in (select unnest($regions));
+
+insert into model_scores
+select
+    s.person_id,
+    s.region,
+    m.fh_probability,
+    m.model_reasons,
+    case
+        when len(s.exclusions) > 0 then null
+        when s.tier = 'high' or m.fh_probability >= $model_high_probability_at_least then 'high'
+        when s.flagged or m.fh_probability >= $model_refer_probability_at_least then 'standard'
+    end as priority_tier,
+    priority_tier is not null as refer,
+    $model_version as model_version,
+    cast($as_of as date) as as_of
+from screening_results s
+join model_probabilities m using (person_id);

@@ -1,0 +1,220 @@
+"""The risk model's building blocks: families, priority tiers, reasons, safe storage."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+import skops.io as sio
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from fh_screening import model_eval
+from fh_screening.config import load_thresholds
+from fh_screening.criteria import run_criteria, threshold_params
+from fh_screening.model import (
+    ARTIFACT_FORMAT,
+    CARD_FILE,
+    MODEL_FILE,
+    MODELS_DIR,
+    ModelError,
+    build_features,
+    check_features,
+    contributions,
+    family_groups,
+    feature_names,
+    fit_model,
+    load_model,
+    load_model_ref,
+    reason_texts,
+    save_model,
+)
+from fh_screening.store import run_sql
+
+
+def _card(version: str, features: list[str]) -> dict:
+    return {"version": version, "artifact_format": ARTIFACT_FORMAT,
+            "sklearn_version": __import__("sklearn").__version__, "features": features,
+            "reference_values": {f: 0.0 for f in features}}
+
+
+@pytest.fixture
+def toy():
+    """Two features, a clear signal in the first; families of two."""
+    rng = np.random.default_rng(0)
+    n = 600
+    X = np.column_stack([rng.normal(4, 1, n), rng.integers(0, 2, n).astype(float)])
+    y = (X[:, 0] + rng.normal(0, 0.5, n) > 5.5).astype(int)
+    groups = np.arange(n) // 2
+    return X, y, groups
+
+
+def test_family_groups_are_connected_components(con):
+    con.execute("insert into relations values ('a','b','child','r','f',1), "
+                "('b','c','sibling','r','f',2), ('x','y','mother','r','f',3)")
+    groups = family_groups(con, ["a", "c", "d", "y", "b"])
+    assert groups[0] == groups[1] == groups[4]  # a-b-c through b
+    assert groups[2] not in (groups[0], groups[3])  # d has no relatives
+    assert groups[3] != groups[0]  # y is in the x-y family
+
+
+def test_priority_tiers_worked_example(con):
+    """sql/model/priority.sql with the configured thresholds (refer >= 0.15, high >= 0.5):
+    p1 excluded -> none; p2 rules tier high -> high; p3 flagged, p 0.01 -> standard;
+    p4 unflagged, p 0.6 -> high; p5 unflagged, p 0.2 -> standard; p6 unflagged, p 0.1 ->
+    not referred; p7 (other region) untouched by the delete."""
+    params = threshold_params(load_thresholds())
+    assert params["model_refer_probability_at_least"] == 0.15
+    assert params["model_high_probability_at_least"] == 0.5
+    con.execute("""create table screening_results as select * from (values
+        ('p1', 'r', true,  'high',     ['known FH']),
+        ('p2', 'r', true,  'high',     []::varchar[]),
+        ('p3', 'r', true,  'standard', []::varchar[]),
+        ('p4', 'r', false, null,       []::varchar[]),
+        ('p5', 'r', false, null,       []::varchar[]),
+        ('p6', 'r', false, null,       []::varchar[])
+        ) t(person_id, region, flagged, tier, exclusions)""")
+    con.execute("insert into model_scores values ('p7', 'other', 0.9, [], 'high', true, 'v0', "
+                "'2026-01-01'), ('p6', 'r', 0.9, [], 'high', true, 'old', '2026-01-01')")
+    probs = pl.DataFrame({"person_id": ["p1", "p2", "p3", "p4", "p5", "p6"],
+                          "fh_probability": [0.9, 0.01, 0.01, 0.6, 0.2, 0.1],
+                          "model_reasons": [[], [], [], ["x"], [], []]},
+                         schema_overrides={"model_reasons": pl.List(pl.String)})
+    con.register("model_probabilities", probs)
+    run_sql(con, "model/priority", {**params, "regions": ["r"], "as_of": date(2026, 6, 30),
+                                    "model_version": "v1"})
+    got = dict((p, (t, r)) for p, t, r in con.execute(
+        "select person_id, priority_tier, refer from model_scores").fetchall())
+    assert got == {"p1": (None, False), "p2": ("high", True), "p3": ("standard", True),
+                   "p4": ("high", True), "p5": ("standard", True), "p6": (None, False),
+                   "p7": ("high", True)}
+    assert con.execute("select count(*) from model_scores where model_version = 'v1'"
+                       ).fetchall()[0][0] == 6
+
+
+def test_reason_texts_worked_example():
+    names = ["index_untreated_ldl", "male", "fdr_known_fh"]
+    X = np.array([[7.2, 1.0, 1.0]])
+    contrib = np.array([[math.log(4.0), math.log(1.05), math.log(2.5)]])
+    # Sorted by contribution; the male feature (odds x1.05) is below the 1.1 floor.
+    assert reason_texts(names, X, contrib) == [[
+        "untreated LDL 7.2 mmol/L at the index sample (odds x4.0)",
+        "a first-degree relative diagnosed with FH (odds x2.5)"]]
+
+
+def test_contributions_of_a_logistic_model_are_its_coefficient_times_change(toy):
+    X, y, _ = toy
+    lr = LogisticRegression().fit(X, y)
+    reference = np.array([4.0, 0.0])
+    got = contributions(lr, X[:5], reference)
+    expected = (X[:5] - reference) * lr.coef_[0]
+    assert np.allclose(got, expected, atol=1e-6)
+
+
+def test_fit_is_deterministic_and_saved_model_scores_the_same(toy, tmp_path):
+    X, y, groups = toy
+    a = fit_model("gradient_boosting", X, y, groups, seed=3)
+    b = fit_model("gradient_boosting", X, y, groups, seed=3)
+    assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
+    card = _card("fh-risk-test", ["index_untreated_ldl", "male"])
+    save_model(a, card, tmp_path)
+    assert (tmp_path / "CURRENT").read_text().strip() == "fh-risk-test"
+    loaded = load_model(tmp_path)
+    assert loaded.version == "fh-risk-test"
+    assert np.array_equal(loaded.estimator.predict_proba(X), a.predict_proba(X))
+    lr = fit_model("logistic_regression", X, y, groups, seed=3)
+    save_model(lr, _card("fh-risk-lr", ["index_untreated_ldl", "male"]), tmp_path)
+    assert np.array_equal(load_model_ref(tmp_path / "fh-risk-lr").estimator.predict_proba(X),
+                          lr.predict_proba(X))
+
+
+def test_model_with_an_untrusted_type_is_refused(tmp_path):
+    folder = tmp_path / "fh-risk-evil"
+    folder.mkdir()
+    # A valid skops file, but of a type the allow-list does not name.
+    sio.dump(DummyClassifier().fit([[0], [1]], [0, 1]), folder / MODEL_FILE)
+    card = _card("fh-risk-evil", ["x"])
+    card["model_sha256"] = __import__("hashlib").sha256(
+        (folder / MODEL_FILE).read_bytes()).hexdigest()
+    (folder / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="not on the allow-list.*DummyClassifier"):
+        load_model(tmp_path, "fh-risk-evil")
+
+
+def test_altered_missing_or_foreign_models_are_clear_errors(toy, tmp_path):
+    X, y, groups = toy
+    with pytest.raises(ModelError, match="no model: .*CURRENT does not exist"):
+        load_model(tmp_path)
+    with pytest.raises(ModelError, match="no model folder"):
+        load_model_ref(tmp_path / "nowhere")
+    est = fit_model("logistic_regression", X, y, groups, seed=1)
+    folder = save_model(est, _card("fh-risk-a", ["index_untreated_ldl", "male"]), tmp_path)
+    data = bytearray((folder / MODEL_FILE).read_bytes())
+    data[-30] ^= 0xFF
+    (folder / MODEL_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match the checksum"):
+        load_model(tmp_path)
+    folder = save_model(est, {**_card("fh-risk-b", ["a"]), "sklearn_version": "0.1"}, tmp_path)
+    with pytest.raises(ModelError, match="trained with scikit-learn 0.1"):
+        load_model(tmp_path)
+    save_model(est, _card("fh-risk-c", ["index_untreated_ldl", "male"]), tmp_path)
+    loaded = load_model(tmp_path)
+    with pytest.raises(ModelError, match=r"missing: \['male'\], new: \['female'\]"):
+        check_features(loaded, ["index_untreated_ldl", "female"])
+
+
+def test_shipped_model_loads_and_fits_the_feature_sql(con):
+    """models/CURRENT names a model this code can use: its features are exactly the
+    columns sql/model/features.sql produces (here over an empty store)."""
+    loaded = load_model(MODELS_DIR)
+    assert loaded.version == (MODELS_DIR / "CURRENT").read_text().strip()
+    run_criteria(con, as_of=date(2026, 6, 30), regions=["syddanmark"])
+    names = feature_names(build_features(con))
+    check_features(loaded, names)
+    assert names == loaded.features and len(names) == 30
+    card = loaded.card
+    assert card["evaluation"]["selected"] == card["selected"]["kind"]
+    assert {"model_card.md", "calibration.png", "capacity.png"} <= {
+        p.name for p in loaded.path.iterdir()}
+
+
+def test_capacity_table_worked_example():
+    """200 adults, capacity 1,000 per 100k -> 2 slots. Model picks the two highest
+    probabilities (a: carrier, b: not): 1 found, PPV 0.5. DLCN >= 6 has one candidate
+    (c, 7 points, carrier): 1 referred, 1 found. LDL picks d (9.0, carrier) and c (8.0):
+    2 found."""
+    frame = pl.DataFrame({
+        "person_id": ["a", "b", "c", "d"],
+        "probability": [0.9, 0.8, 0.3, 0.1],
+        "priority_tier": ["high", "standard", None, None],
+        "dlcn_points": [3, 5, 7, 2],
+        "simon_broome": [None, "possible", None, None],
+        "index_untreated_ldl": [5.0, 6.0, 8.0, 9.0],
+        "flagged": [True, True, False, False],
+        "tier": ["high", "standard", None, None],
+        "fh_carrier": [True, False, True, True],
+    })
+    rows = {r["ranking"]: r for r in model_eval.capacity_table(frame, 200, (1000,),
+                                                              outcome="fh_carrier")}
+    assert rows["model"] == {"capacity_per_100k": 1000, "slots": 2, "ranking": "model",
+                             "referred": 2, "carriers_found": 1, "ppv": 0.5}
+    assert (rows["DLCN >= 6"]["referred"], rows["DLCN >= 6"]["carriers_found"]) == (1, 1)
+    assert (rows["LDL threshold"]["carriers_found"], rows["LDL threshold"]["ppv"]) == (2, 1.0)
+    assert (rows["Simon Broome"]["referred"], rows["Simon Broome"]["carriers_found"]) == (1, 0)
+
+
+def test_shipped_card_markdown_matches_its_json():
+    loaded = load_model(MODELS_DIR)
+    assert (loaded.path / "model_card.md").read_text() == model_eval.card_markdown(loaded.card)
+
+
+def test_copying_a_model_folder_keeps_it_loadable(tmp_path):
+    """Model folders are self-contained: copy one elsewhere and load it there."""
+    src = load_model(MODELS_DIR).path
+    shutil.copytree(src, tmp_path / src.name)
+    assert load_model_ref(tmp_path / src.name).version == src.name
