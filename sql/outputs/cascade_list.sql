@@ -6,8 +6,9 @@
 -- in sql/criteria/07_family_history.sql (grandparents, aunts/uncles, grandchildren,
 -- nieces/nephews); alive on $as_of.
 -- Priority: 1 untested first-degree relative, 2 untested second-degree relative,
--- 3 already referred, 4 already diagnosed or tested. Children of the family under
--- $cascade_paediatric_test_by_age are flagged for paediatric testing (NICE CG71).
+-- 3 already referred, 4 already diagnosed or tested. The index case's children under
+-- $cascade_paediatric_test_by_age are flagged for paediatric testing (NICE CG71) and
+-- listed first in their priority.
 -- Clinician-facing (vault).
 with screened_regions as (
     select distinct region from screening_results
@@ -165,11 +166,13 @@ final as (
             when r.already_diagnosed then 'already diagnosed with FH'
             when r.test_result is not null then 'already tested'
             when r.already_referred then 'already referred to a lipid clinic'
-            when r.age < $cascade_paediatric_test_by_age
+            when r.age < $cascade_paediatric_test_by_age and r.degree = 1
                 then printf('child: test by age %d (NICE CG71)', $cascade_paediatric_test_by_age)
             when r.age < 18 and r.degree = 1
                 then printf('child: due for testing (by age %d, NICE CG71)', $cascade_paediatric_test_by_age)
             when r.degree = 1 then 'untested first-degree relative: 50 % chance of carrying the variant'
+            when r.age < 18
+                then 'child, second-degree relative: test once their parent is tested'
             else 'untested second-degree relative: 25 % chance of carrying the variant'
         end as note,
         r.index_id,
@@ -180,5 +183,5 @@ final as (
     join vault.identity ri on ri.person_id = r.relative_id
 )
 select * from final
-order by lipid_clinic_id, family, priority, age < $cascade_paediatric_test_by_age desc, age,
-         relative_id;
+order by lipid_clinic_id, family, priority,
+         degree = 'first' and age < $cascade_paediatric_test_by_age desc, age, relative_id;
