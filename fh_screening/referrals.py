@@ -79,8 +79,11 @@ def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str,
             pl.format("measured {} on {}, {}, {} sample(s)", "index_ldl", "index_ldl_date",
                       pl.col("index_treatment").fill_null("untreated"), "ldl_samples")
             .alias("measured"))
+        # Until the risk model has scored anyone, an empty probability column is noise.
+        shown = [c for c in TRIAGE_COLUMNS if c.name != "fh_probability"
+                 or triage["fh_probability"].null_count() < triage.height]
         write_private(out / f"{stem}.html", render_table_page(
-            triage, TRIAGE_COLUMNS, title=title,
+            triage, shown, title=title,
             meta=[f"screening run {run_id}", f"data up to {as_of}",
                   f"{rows.height} patient(s): {new} new, {rows.height - new} re-referral(s)"],
             note=("Ranked by priority tier, then model probability (where scored), then "
