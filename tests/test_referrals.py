@@ -138,3 +138,41 @@ def test_triage_page_is_self_contained(output_runs):
     assert page.count("<tr data-order=") == pl.read_csv(
         output_runs.folder("r1") / "referrals" / "MID-LK1.csv").height
     assert "@media print" in page
+
+
+def test_model_scores_decide_and_rank_when_present(output_runs, tmp_path):
+    """Once the risk model fills model_scores: its refer and priority_tier decide, its
+    probability ranks within a tier, and its reasons follow the rules' reasons."""
+    store = tmp_path / "store.duckdb"
+    shutil.copy(output_runs.ws.store_path, store)
+    key = load_key(output_runs.ws.key_path)
+    con = connect(store)
+    try:
+        con.execute("delete from referral_history")
+        as_of = con.execute("select max(as_of) from screening_results").fetchall()[0][0]
+        mid = con.execute(
+            "select person_id, referral from screening_results where lipid_clinic_id = "
+            "'MID-LK1' order by referral desc, index_untreated_ldl desc, person_id limit 60"
+        ).fetchall()
+        referred = [p for p, r in mid if r]
+        not_referred = [p for p, r in mid if not r]
+        dropped, added = referred[1], not_referred[0]
+        rows = [(p, "midtjylland", 0.9 - i / 100, ["LDL far above peers"], "standard", True,
+                 "test-1", as_of) for i, p in enumerate(referred) if p != dropped]
+        rows.append((dropped, "midtjylland", 0.05, [], None, False, "test-1", as_of))
+        rows.append((added, "midtjylland", 0.95, ["premature CHD in two relatives"], "high",
+                     True, "test-1", as_of))
+        con.executemany("insert into model_scores values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        attach_vault_read_only(con, output_runs.ws.vault_path)
+        params = {**threshold_params(load_thresholds()), "run_id": "m1", "as_of": as_of}
+        run_sql(con, "outputs/triage", params)
+        listed = query_sql(con, "outputs/referral_list", params).pl().filter(
+            pl.col("lipid_clinic_id") == "MID-LK1")
+    finally:
+        con.close()
+    assert listed["person_id"].to_list() == [added, *[p for p in referred if p != dropped]]
+    assert listed["priority"].to_list()[:2] == ["high", "standard"]
+    assert listed["fh_probability"].to_list()[:2] == [0.95, 0.9]
+    assert listed["reasons"][0].split("; ")[-1] == "risk model: premature CHD in two relatives"
+    assert listed["reasons"][1].endswith("; risk model: LDL far above peers")
+    assert key.pseudonym(listed["cpr"][0].replace("-", "")) == added

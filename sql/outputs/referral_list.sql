@@ -75,7 +75,9 @@ final as (
         coalesce(s.simon_broome, 'not met') as simon_broome,
         case when s.medped_met then 'met' else 'not met' end as medped,
         array_to_string(s.flagged_by, ', ') as flagged_by,
-        array_to_string(list_concat(s.reasons, s.model_reasons), '; ') as reasons,
+        array_to_string(list_concat(s.reasons, list_transform(s.model_reasons,
+                                                           lambda r: 'risk model: ' || r)),
+                        '; ') as reasons,
         case when len(s.exclusions) > 0 then 'found: ' || array_to_string(s.exclusions, '; ')
         else printf('none found within %d days of the index sample: TSH %s; albumin %s; ALP %s; bilirubin %s; triglycerides %s; no FH diagnosis (E78.0); genetic test %s',
                $secondary_causes_window_days,
