@@ -39,7 +39,7 @@ def cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:g}"
+        return str(value)  # as rounded in SQL: 4.0 stays "4.0"
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list):
