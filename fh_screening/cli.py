@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fh_screening.config import SAMPLES_DIR, ConfigError, list_regions
+from fh_screening.i18n import DEFAULT_LANGUAGE, languages
 from fh_screening.ingest import IngestError
 from fh_screening.model import MODELS_DIR, ModelError
 from fh_screening.privacy import PseudonymKeyError
@@ -50,11 +51,11 @@ def _print_summary(result: dict[str, Any], home: Path) -> None:
     o = result["outputs"]
     print(f"\nOutputs in {out}/")
     print(f"  referrals/   {len(o['referrals'])} lipid-clinic list(s), "
-          f"{sum(o['referrals'].values())} patient(s)")
+          f"{sum(o['referrals'].values())} patient(s), {o['re_referrals']} re-referral(s)")
     print(f"  gp_reports/  {len(o['gp_reports'])} practice report(s), "
           f"{sum(o['gp_reports'].values())} patient(s)")
     print(f"  cascade/     {len(o['cascade'])} cascade list(s), "
-          f"{sum(o['cascade'].values())} relative(s)")
+          f"{sum(o['cascade'].values())} relative(s), {o['family_letters']} family letter(s)")
     print("  run_summary.json")
 
 
@@ -67,17 +68,18 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
         from fh_screening.pipeline import run_screening
 
         return run_screening(Workspace(home), regions, extract_root=extract_root, as_of=as_of,
-                             run_id=args.run_id, model=args.model, progress=print)
+                             run_id=args.run_id, model=args.model, progress=print,
+                             language=args.language)
     prefect_environment(home)
     from flows.screening import national_flow, regional_flow
 
     if len(regions) == 1:
         return regional_flow(region=regions[0], home=str(home), as_of=as_of, run_id=args.run_id,
                              extract_dir=str(extract_root / regions[0]) if extract_root else None,
-                             model=args.model)
+                             model=args.model, language=args.language)
     return national_flow(regions=regions, home=str(home), as_of=as_of, run_id=args.run_id,
                          extract_root=str(extract_root) if extract_root else None,
-                         model=args.model)
+                         model=args.model, language=args.language)
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the national flow on the shipped sample data")
     demo.set_defaults(regions=None, as_of=None, run_id=None, extract_root=str(SAMPLES_DIR),
-                      no_prefect=False, model=None)
+                      no_prefect=False, model=None, language=DEFAULT_LANGUAGE)
 
     run = sub.add_parser("run", help="ingest new extracts, screen, write the lists")
     run.add_argument("--regions", nargs="+", help="regions to run (default: all configured)")
@@ -132,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="output folder name (default: <as-of>_<scope>)")
     run.add_argument("--no-prefect", action="store_true",
                      help="call the pipeline directly instead of through the Prefect flow")
+    run.add_argument("--language", choices=languages(), default=DEFAULT_LANGUAGE,
+                     help="language of the GP reports and family letters (default: %(default)s)")
     run.add_argument("--model", help="model folder (default: the one named in models/CURRENT)")
 
     train = sub.add_parser("train", help="train, evaluate and save the risk model and its card")

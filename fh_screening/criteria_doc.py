@@ -44,7 +44,7 @@ one value per person); bands with too few people use the fallback table.
 SECTIONS = {
     "flagging": "Which rule sets flag",
     "ldl": "LDL calculation",
-    "referral": "LDL age-band rule and priority",
+    "referral": "LDL age-band rule, priority and re-referral",
     "secondary_causes": "Secondary causes (exclusions)",
     "treatment": "Untreated-LDL estimate",
     "dlcn": "Dutch Lipid Clinic Network score",

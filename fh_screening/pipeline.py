@@ -24,6 +24,7 @@ from fh_screening.config import (
     load_thresholds,
 )
 from fh_screening.criteria import run_criteria, threshold_params
+from fh_screening.i18n import DEFAULT_LANGUAGE, catalogue
 from fh_screening.ingest import ingest_region
 from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
@@ -129,8 +130,9 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
 
 
 def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
-                summary: dict[str, Any]) -> dict[str, Any]:
-    """Write the run's lists and summary atomically and record the run."""
+                summary: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """Write the run's lists and summary atomically and record the run. `language`: of
+    the GP reports and family letters (a catalogue in fh_screening/locales/)."""
     check_run_id(run_id)
     version = code_version()
     con = connect(ws.store_path)
@@ -140,9 +142,11 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
         try:
             with atomic_run_dir(ws.output_dir, run_id) as tmp:
                 counts = write_reports(con, tmp, run_id=run_id, as_of=as_of,
-                                       code_version=version)
-                outputs = {"referrals": counts.referrals, "gp_reports": counts.gp_reports,
-                           "cascade": counts.cascade, "files": counts.files}
+                                       code_version=version, language=language)
+                outputs = {"referrals": counts.referrals, "re_referrals": counts.re_referrals,
+                           "gp_reports": counts.gp_reports, "cascade": counts.cascade,
+                           "family_letters": counts.family_letters, "language": language,
+                           "files": counts.files}
                 full = {"run_id": run_id, "as_of": as_of.isoformat(), "regions": regions,
                         "code_version": version, **summary, "outputs": outputs}
                 write_private(tmp / "run_summary.json",
@@ -165,19 +169,21 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
 
 def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | None = None,
                   as_of: date | None = None, run_id: str | None = None,
-                  model: str | None = None, progress: Progress | None = None
-                  ) -> dict[str, Any]:
+                  model: str | None = None, progress: Progress | None = None,
+                  language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
     """The whole run without Prefect (CLI `fh-screening run --no-prefect`, tests)."""
     for region in regions:
         check_region_name(region)
     if run_id is not None:
         check_run_id(run_id)
+    catalogue(language)  # an unknown language fails before any work is done
     ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,
                             progress=progress) for r in regions]
     as_of = as_of or latest_sample_date(ws, regions)
     summary = screen_step(ws, regions, as_of, model)
     summary["ingest"] = summarise_ingest(ingested)
-    return output_step(ws, run_id or default_run_id(as_of, regions), as_of, regions, summary)
+    return output_step(ws, run_id or default_run_id(as_of, regions), as_of, regions, summary,
+                       language)
 
 
 def summarise_ingest(ingested: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from fh_screening import pipeline
 from fh_screening.config import list_regions
+from fh_screening.i18n import DEFAULT_LANGUAGE
 from fh_screening.store import DEFAULT_HOME, Workspace
 
 
@@ -36,19 +37,19 @@ def screen_task(home: str, regions: list[str], as_of: date | None,
 
 @task(retries=2, retry_delay_seconds=[2, 10], name="write-outputs")
 def output_task(home: str, run_id: str | None, regions: list[str],
-                summary: dict[str, Any]) -> dict[str, Any]:
+                summary: dict[str, Any], language: str) -> dict[str, Any]:
     as_of = date.fromisoformat(summary["as_of"])
     return pipeline.output_step(Workspace(Path(home)),
                                 run_id or pipeline.default_run_id(as_of, regions),
-                                as_of, regions, summary)
+                                as_of, regions, summary, language)
 
 
 def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, Any]],
                         as_of: date | None, run_id: str | None,
-                        model: str | None) -> dict[str, Any]:
+                        model: str | None, language: str) -> dict[str, Any]:
     summary = screen_task(home, regions, as_of, model)
     summary["ingest"] = pipeline.summarise_ingest(ingested)
-    result = output_task(home, run_id, regions, summary)
+    result = output_task(home, run_id, regions, summary, language)
     create_markdown_artifact(key="screening-summary", markdown=summary_markdown(result),
                              description=f"fh-screening run {result['run_id']}")
     return result
@@ -57,17 +58,19 @@ def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, 
 @flow(name="fh-screening-region", log_prints=True)
 def regional_flow(region: str, home: str = str(DEFAULT_HOME), extract_dir: str | None = None,
                   as_of: date | None = None, run_id: str | None = None,
-                  model: str | None = None) -> dict[str, Any]:
+                  model: str | None = None,
+                  language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
     """Ingest, screen and write the lists for one region (`model`: a model folder, or
     None for the repository's current model)."""
     ingested = [ingest_region_task(home, region, extract_dir)]
-    return _screen_and_publish(home, [region], ingested, as_of, run_id, model)
+    return _screen_and_publish(home, [region], ingested, as_of, run_id, model, language)
 
 
 @flow(name="fh-screening-national", log_prints=True)
 def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME),
                   extract_root: str | None = None, as_of: date | None = None,
-                  run_id: str | None = None, model: str | None = None) -> dict[str, Any]:
+                  run_id: str | None = None, model: str | None = None,
+                  language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
     """Ingest every region (one at a time: one writer per DuckDB store), then screen them
     together and write one run folder with every lipid clinic's and practice's lists."""
     regions = sorted(regions or list_regions())
@@ -75,7 +78,7 @@ def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME
         ingest_region_task(home, r, str(Path(extract_root) / r) if extract_root else None)
         for r in regions
     ]
-    return _screen_and_publish(home, regions, ingested, as_of, run_id, model)
+    return _screen_and_publish(home, regions, ingested, as_of, run_id, model, language)
 
 
 def summary_markdown(result: dict[str, Any]) -> str:

@@ -72,3 +72,9 @@ def test_bad_arguments_are_clear_errors(tmp_path):
     assert "invalid region name '../etc'" in proc.stderr
     proc = run_cli(tmp_path, "run", "--no-prefect", "--run-id", "../x")
     assert proc.returncode == 2 and "invalid run id" in proc.stderr
+
+
+def test_unknown_output_language_is_refused_before_any_work(tmp_path):
+    proc = run_cli(tmp_path, "run", "--no-prefect", "--language", "fr")
+    assert proc.returncode == 2 and "invalid choice: 'fr'" in proc.stderr
+    assert not (tmp_path / "store.duckdb").exists()

@@ -1,67 +1,187 @@
--- Family cascade-testing list: first-degree relatives (config [cascade] relations) of
--- index cases. Index cases: known FH (ICD-10 E78.0), a positive genetic test, or referred
--- by this run's rules. Relatives already known to have FH are listed but ranked last.
--- Grouped per lipid clinic of the index case. Clinician-facing (vault).
-with index_cases as (
-    select person_id, lipid_clinic_id, gp_practice_id, region,
-           case when genetic_positive then 'genetic test positive'
-                when known_fh then 'diagnosed FH (E78.0)'
-                else 'flagged by screening' end as index_basis
-    from screening_results
-    where known_fh or genetic_positive or referral
+-- Family cascade-testing list, one row per (index case, relative), grouped by family per
+-- lipid clinic of the index case.
+-- Index cases (alive, in the screened regions): known FH (ICD-10 E78.0), a positive
+-- genetic test, or referred now with a priority tier in $cascade_index_flagged_tiers.
+-- Relatives: first-degree ($cascade_relations) and second-degree, derived by two hops as
+-- in sql/criteria/07_family_history.sql (grandparents, aunts/uncles, grandchildren,
+-- nieces/nephews); alive on $as_of.
+-- Priority: 1 untested first-degree relative, 2 untested second-degree relative,
+-- 3 already referred, 4 already diagnosed or tested. The index case's children under
+-- $cascade_paediatric_test_by_age are flagged for paediatric testing (NICE CG71) and
+-- listed first in their priority.
+-- Clinician-facing (vault).
+with screened_regions as (
+    select distinct region from screening_results
+),
+index_cases as (
+    select
+        p.person_id,
+        p.region,
+        p.gp_practice_id,
+        pr.lipid_clinic_id,
+        exists (select 1 from genetic_tests g where g.person_id = p.person_id
+                and g.result = 'positive' and g.tested_at <= $as_of) as genetic_positive,
+        exists (select 1 from diagnoses d where d.person_id = p.person_id
+                and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of) as known_fh,
+        coalesce(t.refer and list_contains($cascade_index_flagged_tiers, t.priority_tier), false)
+            as flagged_index
+    from patients p
+    left join out_triage t on t.person_id = p.person_id
+    left join practices pr on pr.gp_practice_id = p.gp_practice_id and pr.region = p.region
+    where p.region in (select region from screened_regions)
+      and (p.deceased_date is null or p.deceased_date > $as_of)
+),
+index_chosen as (
+    select
+        *,
+        case when genetic_positive then 'genetic test positive'
+             when known_fh then 'diagnosed FH (E78.0)'
+             else 'flagged by screening, high priority' end as index_basis
+    from index_cases
+    where genetic_positive or known_fh or flagged_index
+),
+first_degree as (
+    select distinct person_id, relative_id, relation
+    from relations
+    where relation in (select unnest($cascade_relations))
+),
+second_degree as (
+    select distinct
+        a.person_id,
+        b.relative_id,
+        case when a.relation in ('mother', 'father') and b.relation in ('mother', 'father')
+                 then 'grandparent'
+             when a.relation in ('mother', 'father') then 'aunt/uncle'
+             when a.relation = 'child' then 'grandchild'
+             else 'niece/nephew' end as relation
+    from first_degree a
+    join first_degree b on b.person_id = a.relative_id
+    where b.relative_id <> a.person_id
+      and ((a.relation in ('mother', 'father') and b.relation in ('mother', 'father', 'sibling'))
+           or (a.relation = 'child' and b.relation = 'child')
+           or (a.relation = 'sibling' and b.relation = 'child'))
+      and not exists (select 1 from first_degree f
+                      where f.person_id = a.person_id and f.relative_id = b.relative_id)
+),
+family as (
+    select person_id, relative_id, relation, 1 as degree from first_degree
+    union all
+    select person_id, relative_id, relation, 2 as degree from second_degree
+),
+last_ldl as (
+    select
+        person_id,
+        max(sampled_at) as last_sampled_at,
+        max_by(ldl, sampled_at) as last_ldl,
+        max_by(untreated_ldl, sampled_at) as last_untreated_ldl
+    from ldl_history
+    where ldl is not null and cast(sampled_at as date) <= $as_of
+    group by person_id
+),
+treatment_now as (
+    select
+        p.person_id,
+        string_agg(distinct coalesce(df.name, p.atc_code)
+                   || coalesce(' ' || cast(p.strength_mg as integer) || ' mg', ''), ' + ')
+            as treatment
+    from prescriptions p
+    left join drug_default_reduction df on df.atc_code = p.atc_code
+    where p.atc_code like 'C10%' and p.start_date <= $as_of
+      and (p.end_date is null or p.end_date >= $as_of)
+    group by p.person_id
 ),
 relatives as (
     select
         ic.lipid_clinic_id,
         ic.person_id as index_id,
         ic.index_basis,
-        r.relative_id,
-        r.relation,
-        p.birth_date,
+        ic.gp_practice_id as index_gp_practice_id,
+        f.relative_id,
+        f.relation,
+        f.degree,
+        date_sub('year', p.birth_date, $as_of) as age,
         p.sex,
         p.gp_practice_id,
-        date_sub('year', p.birth_date, $as_of) as age,
-        (select round(max_by(v.untreated_ldl, v.sampled_at), 1) from ldl_history v
-          where v.person_id = r.relative_id) as last_untreated_ldl,
-        exists (select 1 from diagnoses d where d.person_id = r.relative_id
-                and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of) as relative_known_fh,
-        exists (select 1 from genetic_tests g where g.person_id = r.relative_id
-                and g.tested_at <= $as_of) as relative_tested
-    from index_cases ic
-    join relations r on r.person_id = ic.person_id and r.relation in (select unnest($cascade_relations))
-    left join patients p on p.person_id = r.relative_id
+        l.last_ldl,
+        cast(l.last_sampled_at as date) as last_ldl_date,
+        l.last_untreated_ldl,
+        tn.treatment,
+        exists (select 1 from diagnoses d where d.person_id = f.relative_id
+                and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of) as already_diagnosed,
+        (select string_agg(distinct g.result, ', ' order by g.result) from genetic_tests g
+          where g.person_id = f.relative_id and g.tested_at <= $as_of) as test_result,
+        exists (select 1 from referral_history h where h.person_id = f.relative_id
+                and h.sent_at <= $as_of)
+        or coalesce((select t.refer from out_triage t where t.person_id = f.relative_id), false)
+            as already_referred
+    from index_chosen ic
+    join family f on f.person_id = ic.person_id
+    join patients p on p.person_id = f.relative_id
+    left join last_ldl l on l.person_id = f.relative_id
+    left join treatment_now tn on tn.person_id = f.relative_id
     where p.deceased_date is null or p.deceased_date > $as_of
+),
+prioritised as (
+    select
+        *,
+        case when already_diagnosed or test_result is not null then 4
+             when already_referred then 3
+             else degree end as priority
+    from relatives
+),
+families as (
+    select
+        lipid_clinic_id,
+        index_id,
+        dense_rank() over (
+            partition by lipid_clinic_id
+            order by count(*) filter (where priority = 1) desc,
+                     count(*) filter (where priority <= 2) desc, index_id
+        ) as family
+    from prioritised
+    group by lipid_clinic_id, index_id
 ),
 final as (
     select
-        rel.lipid_clinic_id,
+        r.lipid_clinic_id,
+        fm.family,
         ii.cpr[1:6] || '-' || ii.cpr[7:10] as index_cpr,
-        rel.index_basis,
+        r.index_basis,
+        r.index_gp_practice_id,
+        r.priority,
         ri.cpr[1:6] || '-' || ri.cpr[7:10] as relative_cpr,
-        rel.relation,
-        rel.age,
-        rel.sex,
-        rel.gp_practice_id,
-        rel.last_untreated_ldl,
-        rel.relative_known_fh as already_diagnosed,
-        rel.relative_tested as already_tested,
+        r.relation,
+        case r.degree when 1 then 'first' else 'second' end as degree,
+        r.age,
+        r.sex,
+        r.gp_practice_id,
+        round(r.last_ldl, 1) as last_ldl,
+        r.last_ldl_date,
+        round(r.last_untreated_ldl, 1) as last_untreated_ldl,
+        r.treatment,
+        r.already_diagnosed,
+        coalesce(r.test_result, 'not tested') as genetic_test,
+        r.already_referred,
         case
-            when rel.relative_known_fh or rel.relative_tested then 3
-            when rel.age is not null and rel.age < $cascade_paediatric_test_by_age then 1
-            else 2
-        end as priority,
-        case
-            when rel.relative_known_fh then 'already diagnosed'
-            when rel.relative_tested then 'already tested'
-            when rel.age is not null and rel.age < $cascade_paediatric_test_by_age
-                then printf('child: test by age %d (NICE)', $cascade_paediatric_test_by_age)
-            else 'untested first-degree relative'
+            when r.already_diagnosed then 'already diagnosed with FH'
+            when r.test_result is not null then 'already tested'
+            when r.already_referred then 'already referred to a lipid clinic'
+            when r.age < $cascade_paediatric_test_by_age and r.degree = 1
+                then printf('child: test by age %d (NICE CG71)', $cascade_paediatric_test_by_age)
+            when r.age < 18 and r.degree = 1
+                then printf('child: due for testing (by age %d, NICE CG71)', $cascade_paediatric_test_by_age)
+            when r.degree = 1 then 'untested first-degree relative: 50 % chance of carrying the variant'
+            when r.age < 18
+                then 'child, second-degree relative: test once their parent is tested'
+            else 'untested second-degree relative: 25 % chance of carrying the variant'
         end as note,
-        rel.index_id,
-        rel.relative_id
-    from relatives rel
-    join vault.identity ii on ii.person_id = rel.index_id
-    join vault.identity ri on ri.person_id = rel.relative_id
+        r.index_id,
+        r.relative_id
+    from prioritised r
+    join families fm using (lipid_clinic_id, index_id)
+    join vault.identity ii on ii.person_id = r.index_id
+    join vault.identity ri on ri.person_id = r.relative_id
 )
 select * from final
-order by lipid_clinic_id, index_id, priority, relation, relative_id;
+order by lipid_clinic_id, family, priority,
+         degree = 'first' and age < $cascade_paediatric_test_by_age desc, age, relative_id;

@@ -1,10 +1,14 @@
--- Each GP practice's flagged patients (referred, or flagged but held back by a possible
--- secondary cause) with the next step for the GP. People already known to have FH are
--- not repeated here; they appear as cascade index cases. Clinician-facing (vault).
+-- Each GP practice's flagged patients: referred (by the rules or the model), or flagged
+-- but held back by a possible secondary cause. People already known to have FH are not
+-- repeated here; they appear as cascade index cases. Structured facts only: the report
+-- words them in the reader's language (fh_screening/locales/). Clinician-facing (vault).
+-- next_steps, in order: tests for a secondary cause found; a repeat fasting lipid profile
+-- when LDL was measured once or the patient is held back (measure twice, a week apart);
+-- referral (high priority) or consider referral (standard); cascade testing of relatives.
 with flagged as (
     select *
-    from screening_results
-    where flagged and not known_fh and not genetic_positive
+    from out_triage
+    where (flagged or refer) and not known_fh and not genetic_positive
 ),
 final as (
     select
@@ -16,22 +20,51 @@ final as (
         f.sex,
         round(f.index_ldl, 1) as index_ldl,
         cast(f.index_sampled_at as date) as index_ldl_date,
-        round(f.index_untreated_ldl, 1) as untreated_ldl_estimate,
+        f.index_ldl_method,
+        f.index_treated,
         f.index_treatment,
-        f.tier,
-        f.reasons,
-        f.exclusions,
-        case
-            when f.high_tsh then 'Check thyroid function (TSH); repeat a fasting lipid profile once thyroid function is normal.'
-            when f.very_high_triglycerides then 'Repeat a fasting lipid profile; look for causes of high triglycerides (diabetes, alcohol, drugs).'
-            when f.tier = 'high' then 'Refer to the lipid clinic; consider testing first-degree relatives.'
-            else 'Repeat a fasting lipid profile at least a week later; if confirmed, refer to the lipid clinic.'
-        end as next_step,
+        f.index_treatment_reduction,
+        round(f.index_untreated_ldl, 1) as untreated_ldl_estimate,
+        f.ldl_samples,
+        f.age_at_index,
+        f.age_band,
+        f.ldl_rule_met,
+        case f.age_band when 'child' then $referral_child_ldl_above
+                        when 'young_adult' then $referral_young_adult_ldl_above
+                        else $referral_adult_ldl_at_least end as ldl_threshold,
+        f.age_band = 'adult' as ldl_threshold_inclusive,
+        f.dlcn_points,
+        f.dlcn_category,
+        f.dlcn_points > $dlcn_refer_above as dlcn_met,
+        f.simon_broome,
+        f.medped_met,
+        f.medped_tc,
+        f.medped_age,
+        f.medped_cutoff,
+        f.high_tsh, f.max_tsh,
+        f.low_albumin, f.min_albumin,
+        f.cholestasis, f.max_alp, f.max_bilirubin,
+        f.very_high_triglycerides, f.max_triglycerides,
+        f.refer,
+        f.priority_tier,
+        f.fh_probability,
+        f.model_reasons,
+        list_filter([
+            case when f.high_tsh then 'check_tsh' end,
+            case when f.low_albumin then 'check_kidney' end,
+            case when f.cholestasis then 'check_liver' end,
+            case when f.very_high_triglycerides then 'check_triglycerides' end,
+            case when f.ldl_samples < 2 or not f.refer then 'repeat_lipids' end,
+            case when f.refer and f.priority_tier = 'high' then 'refer' end,
+            case when f.refer and f.priority_tier is distinct from 'high' then 'consider_referral' end,
+            case when f.refer then 'cascade' end
+        ], lambda x: x is not null) as next_steps,
         f.person_id
     from flagged f
     join vault.identity i using (person_id)
     left join practices pr on pr.gp_practice_id = f.gp_practice_id and pr.region = f.region
 )
 select * from final
-order by gp_practice_id, case tier when 'high' then 0 when 'standard' then 1 else 2 end,
-         untreated_ldl_estimate desc, person_id;
+order by gp_practice_id, case when refer then 0 else 1 end,
+         case priority_tier when 'high' then 0 when 'standard' then 1 else 2 end,
+         fh_probability desc nulls last, untreated_ldl_estimate desc, person_id;

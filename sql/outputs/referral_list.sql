@@ -1,24 +1,61 @@
--- Lipid-clinic referral list of this run: people referred by the rules, not referred by
--- an earlier run, ranked by tier then untreated LDL (ties by pseudonym, so the order is
--- total and reproducible). Re-identified through the attached vault: clinician-facing.
-with candidates as (
-    select s.*
-    from screening_results s
-    where s.referral
-      and not exists (
-          select 1 from referral_history h
-          where h.person_id = s.person_id and h.run_id <> $run_id
-      )
+-- Lipid-clinic referral list of this run, one row per patient, ranked per clinic by
+-- priority tier (high first), then model probability, then untreated LDL (ties by
+-- pseudonym, so the order is total and reproducible).
+-- Deduplicated against earlier runs (referral_history, runs other than this one sent up
+-- to $as_of): a person already referred is listed again only as a 're-referral', when
+-- the untreated-LDL estimate rose by at least $referral_rerefer_ldl_rise_at_least over
+-- the highest value sent before, or the tier rose (standard -> high).
+-- Re-identified through the attached vault: clinician-facing.
+with prior as (
+    select
+        person_id,
+        max(index_ldl) as prev_ldl,
+        max(case tier when 'high' then 2 else 1 end) as prev_tier_rank,
+        max(sent_at) as prev_sent_at,
+        arg_max(run_id, sent_at) as prev_run_id
+    from referral_history
+    where run_id <> $run_id and sent_at <= $as_of
+    group by person_id
+),
+decided as (
+    select
+        t.*,
+        p.prev_ldl,
+        p.prev_sent_at,
+        p.prev_run_id,
+        case when p.person_id is null then 'new'
+             when t.index_untreated_ldl >= p.prev_ldl + $referral_rerefer_ldl_rise_at_least
+                  then 're-referral'
+             when (case t.priority_tier when 'high' then 2 else 1 end) > p.prev_tier_rank
+                  then 're-referral'
+        end as referral_status,
+        case when p.person_id is null then 'not referred by an earlier run'
+             when t.index_untreated_ldl >= p.prev_ldl + $referral_rerefer_ldl_rise_at_least
+                  then printf('untreated LDL now %.1f mmol/L, %.1f higher than %.1f when referred on %s (run %s)',
+                              t.index_untreated_ldl, t.index_untreated_ldl - p.prev_ldl, p.prev_ldl,
+                              strftime(p.prev_sent_at, '%Y-%m-%d'), p.prev_run_id)
+             else printf('priority rose to high since referred on %s (run %s)',
+                         strftime(p.prev_sent_at, '%Y-%m-%d'), p.prev_run_id)
+        end as status_reason
+    from out_triage t
+    left join prior p using (person_id)
+    where t.refer
+),
+candidates as (
+    select * from decided where referral_status is not null
 ),
 final as (
     select
         s.lipid_clinic_id,
         row_number() over (
             partition by s.lipid_clinic_id
-            order by case s.tier when 'high' then 0 else 1 end, s.index_untreated_ldl desc,
-                     s.person_id
+            order by case s.priority_tier when 'high' then 0 else 1 end,
+                     s.fh_probability desc nulls last, s.index_untreated_ldl desc, s.person_id
         ) as rank,
-        s.tier,
+        s.priority_tier as priority,
+        s.referral_status as status,
+        s.status_reason,
+        round(s.fh_probability, 3) as fh_probability,
         i.cpr[1:6] || '-' || i.cpr[7:10] as cpr,
         s.age_now as age,
         s.sex,
@@ -38,7 +75,24 @@ final as (
         coalesce(s.simon_broome, 'not met') as simon_broome,
         case when s.medped_met then 'met' else 'not met' end as medped,
         array_to_string(s.flagged_by, ', ') as flagged_by,
-        array_to_string(s.reasons, '; ') as reasons,
+        array_to_string(list_concat(s.reasons, list_transform(s.model_reasons,
+                                                           lambda r: 'risk model: ' || r)),
+                        '; ') as reasons,
+        case when len(s.exclusions) > 0 then 'found: ' || array_to_string(s.exclusions, '; ')
+        else printf('none found within %d days of the index sample: TSH %s; albumin %s; ALP %s; bilirubin %s; triglycerides %s; no FH diagnosis (E78.0); genetic test %s',
+               $secondary_causes_window_days,
+               coalesce(printf('%.1f mIU/L', s.max_tsh), 'not measured'),
+               coalesce(printf('%.0f g/L', s.min_albumin), 'not measured'),
+               coalesce(printf('%.0f U/L', s.max_alp), 'not measured'),
+               coalesce(printf('%.0f umol/L', s.max_bilirubin), 'not measured'),
+               coalesce(printf('%.1f mmol/L', s.max_triglycerides), 'not measured'),
+               case when s.genetic_tested then 'without a causative variant' else 'not done' end)
+        end as exclusions_checked,
+        printf('%d first-degree, %d second-degree in the data%s',
+               coalesce(s.first_degree_relatives, 0), coalesce(s.second_degree_relatives, 0),
+               case when s.fdr_known_fh then '; a first-degree relative has known FH'
+                    when s.sdr_known_fh then '; a second-degree relative has known FH'
+                    else '; none with known FH' end) as relatives_known,
         s.person_id
     from candidates s
     join vault.identity i using (person_id)

@@ -1,0 +1,114 @@
+"""GP reports: one self-contained HTML page per practice with only that practice's flagged
+patients, each with an LDL history chart, the reasons in plain words and the next steps.
+
+The SQL (`sql/outputs/gp_patients.sql`) returns facts and step codes; the words come from
+the string catalogue of the chosen language (`fh_screening/locales/`), so one template
+serves Danish and English. Pseudonyms are used only to attach each chart and never
+reach the page. PDF is not produced: no PDF tool in the stack renders this reliably
+(browsers print it to PDF on A4 from the print CSS).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from fh_screening.charts import LdlPoint, ldl_history_svg
+from fh_screening.html_tables import template_env
+from fh_screening.i18n import Translator
+from fh_screening.outputs import safe_file_name, write_private
+from fh_screening.store import query_sql
+
+
+def reason_texts(p: dict[str, Any], t: Translator) -> list[str]:
+    """Why the patient was flagged, one plain sentence per rule set that fired."""
+    n = t.number
+    texts = []
+    if p["ldl_rule_met"]:
+        texts.append(t("reason.ldl_rule", ldl=n(p["untreated_ldl_estimate"]),
+                       estimated=t("reason.estimated") if p["index_treated"] else "",
+                       age=p["age_at_index"], op="≥" if p["ldl_threshold_inclusive"] else ">",
+                       threshold=n(p["ldl_threshold"])))
+    if p["dlcn_met"]:
+        texts.append(t("reason.dlcn", points=p["dlcn_points"],
+                       category=t(f"reason.dlcn_{p['dlcn_category']}")))
+    if p["simon_broome"]:
+        texts.append(t("reason.simon_broome",
+                       category=t(f"reason.simon_broome_{p['simon_broome']}")))
+    if p["medped_met"]:
+        texts.append(t("reason.medped", tc=n(p["medped_tc"]), age=p["medped_age"],
+                       cutoff=n(p["medped_cutoff"])))
+    if p["index_treated"]:
+        texts.append(t("reason.treated", ldl=n(p["index_ldl"]), treatment=p["index_treatment"],
+                       reduction=round(100 * p["index_treatment_reduction"])))
+    if p["index_ldl_method"] in ("friedewald", "sampson"):
+        texts.append(t(f"reason.method_{p['index_ldl_method']}"))
+    texts += [t("reason.model", reason=r) for r in p["model_reasons"] or []]
+    return texts
+
+
+def exclusion_texts(p: dict[str, Any], t: Translator) -> list[str]:
+    """Possible secondary causes found near the index sample (why not referred yet)."""
+    n = t.number
+    texts = []
+    if p["high_tsh"]:
+        texts.append(t("reason.high_tsh", value=n(p["max_tsh"])))
+    if p["low_albumin"]:
+        texts.append(t("reason.low_albumin", value=n(p["min_albumin"], 0)))
+    if p["cholestasis"]:
+        texts.append(t("reason.cholestasis", alp=n(p["max_alp"], 0),
+                       bilirubin=n(p["max_bilirubin"], 0)))
+    if p["very_high_triglycerides"]:
+        texts.append(t("reason.very_high_triglycerides", value=n(p["max_triglycerides"])))
+    return texts
+
+
+def _charts(history: pl.DataFrame, thresholds: dict[str, float], t: Translator
+            ) -> dict[str, str]:
+    points: dict[str, list[LdlPoint]] = defaultdict(list)
+    for row in history.iter_rows(named=True):
+        points[row["person_id"]].append(LdlPoint(row["sampled_on"], row["ldl"],
+                                                 row["untreated_ldl"], row["treated"]))
+    labels = {"title": t("gp.chart_title"), "measured": t("gp.chart_measured"),
+              "untreated": t("gp.chart_untreated"), "threshold": t("gp.chart_threshold"),
+              "none": t("gp.chart_none")}
+    return {pid: ldl_history_svg(points.get(pid, []), threshold=limit, labels=labels,
+                                 decimal_comma=t.lang == "da")
+            for pid, limit in thresholds.items()}
+
+
+def write_gp_reports(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
+                     code_version: str, t: Translator) -> tuple[dict[str, int], list[str]]:
+    gp = query_sql(con, "outputs/gp_patients", params).pl()
+    history = query_sql(con, "outputs/gp_ldl_history", params).pl()
+    charts = _charts(history, dict(zip(gp["person_id"], gp["ldl_threshold"], strict=True)), t)
+    template = template_env().get_template("gp_report.html.j2")
+    counts: dict[str, int] = {}
+    files: list[str] = []
+    for (practice,), frame in gp.group_by("gp_practice_id", maintain_order=True):
+        patients = []
+        for p in frame.iter_rows(named=True):
+            patients.append({
+                **{k: v for k, v in p.items() if k != "person_id"},
+                "sex_text": t(f"gp.sex_{p['sex']}") if p["sex"] in ("M", "F") else p["sex"],
+                "index_ldl_text": t.number(p["index_ldl"]),
+                "untreated_text": t.number(p["untreated_ldl_estimate"]),
+                "probability": (t.number(100 * p["fh_probability"], 0)
+                                if p["fh_probability"] is not None else None),
+                "chart": charts[p["person_id"]],
+                "reason_texts": reason_texts(p, t),
+                "exclusion_texts": exclusion_texts(p, t),
+                "next_step_texts": [t(f"next.{s}") for s in p["next_steps"]],
+            })
+        name = f"gp_reports/{safe_file_name(practice or 'unassigned')}.html"
+        write_private(out / name, template.render(
+            t=t, practice_name=patients[0]["practice_name"], gp_practice_id=practice,
+            lipid_clinic_id=patients[0]["lipid_clinic_id"], run_id=params["run_id"],
+            as_of=params["as_of"], code_version=code_version, patients=patients))
+        counts[practice] = frame.height
+        files.append(name)
+    return counts, files

@@ -1,0 +1,20 @@
+-- The referral decision and priority every output uses: the risk model's (model_scores,
+-- scored for the same as-of date) where it scored the person, else the rules'
+-- (screening_results.referral and .tier). Works whether model_scores is empty or filled.
+create or replace temp table out_triage as
+with final as (
+    select
+        s.*,
+        coalesce(m.refer, s.referral) as refer,
+        case
+            when m.person_id is null then s.tier
+            when m.refer then coalesce(m.priority_tier, 'standard')
+            else m.priority_tier
+        end as priority_tier,
+        m.fh_probability,
+        coalesce(m.model_reasons, []::varchar[]) as model_reasons,
+        m.model_version
+    from screening_results s
+    left join model_scores m on m.person_id = s.person_id and m.as_of = s.as_of
+)
+select * from final;

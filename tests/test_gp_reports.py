@@ -1,0 +1,109 @@
+"""GP reports on the sample data (fixture `output_runs`): only the practice's own flagged
+patients, no internals, Danish by default and English on request, a chart per patient."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+
+from fh_screening.config import load_thresholds
+from fh_screening.criteria import threshold_params
+from fh_screening.gp_reports import write_gp_reports
+from fh_screening.i18n import Translator
+from fh_screening.privacy import attach_vault_read_only, load_key
+from fh_screening.store import connect, run_sql
+
+CPR = re.compile(r"\b(\d{6})-(\d{4})\b")
+HEX_ID = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+@pytest.fixture(scope="module")
+def r1_reports(output_runs):
+    folder = output_runs.folder("r1") / "gp_reports"
+    return {p.stem: p.read_text() for p in sorted(folder.glob("*.html"))}
+
+
+def patient_row(report: str, cpr: str) -> str:
+    rows = [r for r in report.split("<tr>") if f"CPR {cpr}" in r]
+    assert len(rows) == 1, cpr
+    return rows[0]
+
+
+def test_each_report_holds_exactly_its_own_practices_flagged_patients(output_runs, r1_reports):
+    key = load_key(output_runs.ws.key_path)
+    con = connect(output_runs.ws.store_path, read_only=True)
+    try:
+        # screening_results holds the last run (r2, as of 2026-07-31); r1's reports are
+        # checked against r1's own counts, and practice membership against patients.
+        practice_of = dict(con.execute("select person_id, gp_practice_id from patients")
+                           .fetchall())
+    finally:
+        con.close()
+    counts = output_runs.first["outputs"]["gp_reports"]
+    assert set(r1_reports) == set(counts) and sum(counts.values()) == 76
+    for practice, html in r1_reports.items():
+        cprs = {a + b for a, b in CPR.findall(html)}
+        assert len(cprs) == counts[practice], practice
+        assert {practice_of[key.pseudonym(c)] for c in cprs} == {practice}
+
+
+def test_reports_carry_no_pseudonyms_or_internals(r1_reports):
+    for practice, html in r1_reports.items():
+        assert not HEX_ID.search(html), practice
+        assert "person_id" not in html and "relative_id" not in html
+        assert "default-src 'none'" in html and "<script" not in html
+
+
+def test_danish_by_default_with_reasons_chart_and_next_steps(r1_reports):
+    html = r1_reports["MID0014"]
+    assert '<html lang="da">' in html
+    assert "<h1>Mulig familiær hyperkolesterolæmi: Lægepraksis Æblehaven</h1>" in html
+    row = patient_row(html, "180261-9345")
+    assert "Høj prioritet" in row and "65 år, mand" in row
+    assert "Indeks-LDL 5,5 mmol/L den 2023-12-18" in row
+    assert "i behandling med atorvastatin 10 mg" in row
+    assert "Dutch Lipid Clinic Network-score 9 point (sikker FH)" in row
+    assert "<li>Henvis til lipidklinikken (høj prioritet).</li>" in row
+    assert "tilbyd test af førstegradsslægtninge" in row
+    # the chart: 7 measured LDL values (all on treatment, so 7 untreated estimates too),
+    # and the flag limit for a 65-year-old (>= 6.5)
+    assert row.count('fill="#1f5f8b"><title>') == 7
+    assert row.count('fill="white" stroke="#1f5f8b"><title>') == 7
+    assert "grænse 6,5" in row
+
+
+def test_held_back_patient_gets_the_secondary_cause_and_tests(output_runs, r1_reports):
+    """MID0009's flagged patient has a high TSH near the index sample: not referred yet;
+    the GP is told to check thyroid function and repeat the lipids."""
+    html = r1_reports["MID0009"]
+    held = [r for r in html.split("<tr>") if "Endnu ikke henvist" in r]
+    assert len(held) == 1
+    assert re.search(r"mulig hypothyreose: TSH \d+,\d mIU/L nær LDL-prøven", held[0])
+    steps = re.findall(r"<li>([^<]+)</li>", held[0].split("<ol>")[1])
+    assert steps == [
+        "Kontrollér thyreoideafunktionen (TSH); gentag lipidprofilen, når "
+        "thyreoideafunktionen er normal.",
+        "Gentag en fastende lipidprofil, mindst en uge efter den seneste."]
+
+
+def test_english_from_the_same_template(output_runs, tmp_path):
+    con = connect(output_runs.ws.store_path)
+    try:
+        attach_vault_read_only(con, output_runs.ws.vault_path)
+        params = {**threshold_params(load_thresholds()), "run_id": "en-check",
+                  "as_of": date(2026, 7, 31)}
+        run_sql(con, "outputs/triage", params)
+        counts, files = write_gp_reports(con, tmp_path, params, code_version="test",
+                                         t=Translator("en"))
+    finally:
+        con.close()
+    assert counts["MID0014"] >= 1 and "gp_reports/MID0014.html" in files
+    html = (tmp_path / "gp_reports" / "MID0014.html").read_text()
+    assert '<html lang="en">' in html
+    assert "Possible familial hypercholesterolaemia: Lægepraksis Æblehaven" in html
+    row = patient_row(html, "180261-9345")
+    assert "Index LDL 5.5 mmol/L on 2023-12-18" in row and "65 years, man" in row
+    assert "<li>Refer to the lipid clinic (high priority).</li>" in row
+    assert "Høj" not in html and "mmol/L den" not in html

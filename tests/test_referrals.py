@@ -1,0 +1,178 @@
+"""Lipid-clinic referral lists on the sample data over two consecutive runs (fixture
+`output_runs` in conftest.py): content, ranks, XLSX layout and deduplication."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from datetime import date
+
+import polars as pl
+import pytest
+
+from fh_screening.config import load_thresholds
+from fh_screening.criteria import threshold_params
+from fh_screening.privacy import attach_vault_read_only, load_key
+from fh_screening.store import connect, query_sql, run_sql
+from tests.conftest import RAISED_CLEARLY, RAISED_SLIGHTLY
+
+
+def read_lists(folder) -> pl.DataFrame:
+    frames = [pl.read_csv(p, infer_schema_length=None).with_columns(
+        pl.lit(p.stem).alias("clinic")) for p in sorted((folder / "referrals").glob("*.csv"))]
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def test_first_run_lists_every_referral_once_as_new_and_ranked(output_runs):
+    lists = read_lists(output_runs.folder("r1"))
+    referred = sum(r["referral"] for r in output_runs.first["screening"].values())
+    assert lists.height == referred == 51
+    assert lists["cpr"].n_unique() == lists.height
+    assert set(lists["status"]) == {"new"}
+    for (_,), clinic in lists.group_by("clinic"):
+        assert clinic["rank"].to_list() == list(range(1, clinic.height + 1))
+        tiers = clinic["priority"].to_list()
+        assert tiers == sorted(tiers, key=lambda t: t != "high")  # high first
+        for tier in set(tiers):  # no model scores yet: untreated LDL decides within a tier
+            ldl = clinic.filter(pl.col("priority") == tier)["untreated_ldl_estimate"].to_list()
+            assert ldl == sorted(ldl, reverse=True)
+    assert "person_id" not in lists.columns and "lipid_clinic_id" not in lists.columns
+
+
+def test_first_run_shows_the_facts_behind_a_referral(output_runs):
+    lists = read_lists(output_runs.folder("r1"))
+    top = lists.filter(pl.col("clinic") == "MID-LK1").row(0, named=True)
+    assert (top["rank"], top["cpr"], top["priority"]) == (1, "180261-9345", "high")
+    assert (top["age"], top["sex"], top["gp_practice_id"]) == (65, "M", "MID0014")
+    assert top["practice_name"] == "Lægepraksis Æblehaven"
+    assert (top["index_ldl"], top["index_ldl_date"]) == (5.5, "2023-12-18")
+    assert top["index_treatment"] == "atorvastatin 10 mg"
+    assert top["untreated_ldl_estimate"] == pytest.approx(8.73)  # 5.5 / (1 - 0.37)
+    assert (top["dlcn_points"], top["dlcn_category"]) == (9, "definite")
+    assert top["dlcn_parts"] == "LDL 8, own history 0, family 1, DNA not tested"
+    assert top["simon_broome"] == "possible" and top["medped"] == "not met"
+    assert "37 % reduction assumed" in top["reasons"]
+    assert top["exclusions_checked"].startswith("none found within 365 days")
+    assert "TSH 2.0 mIU/L" in top["exclusions_checked"]
+    assert top["relatives_known"].endswith("a first-degree relative has known FH")
+    medped = lists.filter(pl.col("cpr") == RAISED_CLEARLY[0]).row(0, named=True)
+    assert (medped["priority"], medped["medped"], medped["untreated_ldl_estimate"]) == (
+        "standard", "met", 6.4)
+    assert "MEDPED: total cholesterol 7.8 mmol/L at age 34" in medped["reasons"]
+
+
+def test_second_run_re_refers_only_the_clearly_higher_ldl(output_runs):
+    lists = read_lists(output_runs.folder("r2"))
+    assert lists["cpr"].to_list() == [RAISED_CLEARLY[0]]
+    row = lists.row(0, named=True)
+    assert (row["status"], row["rank"], row["priority"]) == ("re-referral", 1, "standard")
+    assert row["untreated_ldl_estimate"] == RAISED_CLEARLY[1]
+    assert row["status_reason"] == ("untreated LDL now 7.6 mmol/L, 1.2 higher than 6.4 when "
+                                    "referred on 2026-06-30 (run r1)")
+    assert row["index_ldl_date"] == "2026-07-20"
+    assert RAISED_SLIGHTLY[0] not in lists["cpr"].to_list()  # +0.5 < 1.0: clinic has them
+    assert output_runs.second["outputs"]["re_referrals"] == 1
+    assert output_runs.second["outputs"]["referrals"] == {"MID-LK1": 1}
+
+
+def test_history_records_what_each_run_sent(output_runs):
+    con = connect(output_runs.ws.store_path, read_only=True)
+    try:
+        per_run = dict(con.execute(
+            "select run_id, count(*) from referral_history group by 1").fetchall())
+        sent = con.execute("select tier, index_ldl, sent_at from referral_history "
+                           "where run_id = 'r2'").fetchall()
+    finally:
+        con.close()
+    assert per_run == {"r1": 51, "r2": 1}
+    assert sent == [("standard", 7.6, date(2026, 7, 31))]
+
+
+def test_a_rise_in_priority_tier_re_refers(output_runs, tmp_path):
+    """A person sent as 'standard' who is now 'high' comes back, with the reason."""
+    store = tmp_path / "store.duckdb"
+    shutil.copy(output_runs.ws.store_path, store)
+    key = load_key(output_runs.ws.key_path)
+    person = key.pseudonym("1802619345")
+    con = connect(store)
+    try:
+        con.execute("update referral_history set tier = 'standard' where person_id = ?",
+                    [person])
+        attach_vault_read_only(con, output_runs.ws.vault_path)
+        params = {**threshold_params(load_thresholds()), "run_id": "r3",
+                  "as_of": date(2026, 7, 31)}
+        run_sql(con, "outputs/triage", params)
+        listed = query_sql(con, "outputs/referral_list", params).pl()
+    finally:
+        con.close()
+    assert listed["cpr"].to_list() == ["180261-9345"]
+    assert listed["status_reason"][0] == ("priority rose to high since referred on "
+                                          "2026-06-30 (run r1)")
+
+
+def _sheet_rows(xlsx: zipfile.ZipFile, index: int) -> int:
+    return len(re.findall(r"<row ", xlsx.read(f"xl/worksheets/sheet{index}.xml").decode()))
+
+
+def test_xlsx_has_one_sheet_per_tier_with_frozen_header_and_filters(output_runs):
+    folder = output_runs.folder("r1") / "referrals"
+    csv = pl.read_csv(folder / "MID-LK1.csv")
+    with zipfile.ZipFile(folder / "MID-LK1.xlsx") as xlsx:
+        workbook = xlsx.read("xl/workbook.xml").decode()
+        assert re.findall(r'<sheet name="([^"]+)"', workbook) == ["high", "standard"]
+        for index, tier in ((1, "high"), (2, "standard")):
+            sheet = xlsx.read(f"xl/worksheets/sheet{index}.xml").decode()
+            assert 'state="frozen"' in sheet and 'ySplit="1"' in sheet
+            assert "<cols>" in sheet  # column widths set
+            assert "<autoFilter" in xlsx.read(f"xl/tables/table{index}.xml").decode()
+            assert _sheet_rows(xlsx, index) == 1 + csv.filter(pl.col("priority") == tier).height
+        strings = xlsx.read("xl/sharedStrings.xml").decode()
+        assert "180261-9345" in strings and "person_id" not in strings
+
+
+def test_triage_page_is_self_contained(output_runs):
+    page = (output_runs.folder("r1") / "referrals" / "MID-LK1.html").read_text()
+    assert "default-src 'none'" in page  # the browser may load nothing from elsewhere
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert page.count("<tr data-order=") == pl.read_csv(
+        output_runs.folder("r1") / "referrals" / "MID-LK1.csv").height
+    assert "@media print" in page
+
+
+def test_model_scores_decide_and_rank_when_present(output_runs, tmp_path):
+    """Once the risk model fills model_scores: its refer and priority_tier decide, its
+    probability ranks within a tier, and its reasons follow the rules' reasons."""
+    store = tmp_path / "store.duckdb"
+    shutil.copy(output_runs.ws.store_path, store)
+    key = load_key(output_runs.ws.key_path)
+    con = connect(store)
+    try:
+        con.execute("delete from referral_history")
+        as_of = con.execute("select max(as_of) from screening_results").fetchall()[0][0]
+        mid = con.execute(
+            "select person_id, referral from screening_results where lipid_clinic_id = "
+            "'MID-LK1' order by referral desc, index_untreated_ldl desc, person_id limit 60"
+        ).fetchall()
+        referred = [p for p, r in mid if r]
+        not_referred = [p for p, r in mid if not r]
+        dropped, added = referred[1], not_referred[0]
+        rows = [(p, "midtjylland", 0.9 - i / 100, ["LDL far above peers"], "standard", True,
+                 "test-1", as_of) for i, p in enumerate(referred) if p != dropped]
+        rows.append((dropped, "midtjylland", 0.05, [], None, False, "test-1", as_of))
+        rows.append((added, "midtjylland", 0.95, ["premature CHD in two relatives"], "high",
+                     True, "test-1", as_of))
+        con.executemany("insert into model_scores values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        attach_vault_read_only(con, output_runs.ws.vault_path)
+        params = {**threshold_params(load_thresholds()), "run_id": "m1", "as_of": as_of}
+        run_sql(con, "outputs/triage", params)
+        listed = query_sql(con, "outputs/referral_list", params).pl().filter(
+            pl.col("lipid_clinic_id") == "MID-LK1")
+    finally:
+        con.close()
+    assert listed["person_id"].to_list() == [added, *[p for p in referred if p != dropped]]
+    assert listed["priority"].to_list()[:2] == ["high", "standard"]
+    assert listed["fh_probability"].to_list()[:2] == [0.95, 0.9]
+    assert listed["reasons"][0].split("; ")[-1] == "risk model: premature CHD in two relatives"
+    assert listed["reasons"][1].endswith("; risk model: LDL far above peers")
+    assert key.pseudonym(listed["cpr"][0].replace("-", "")) == added
