@@ -10,6 +10,7 @@ ingesting it again changes nothing, and a crash leaves no half-ingested file beh
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 from collections.abc import Callable
@@ -109,6 +110,13 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
         "insert into unit_map values (?, ?, ?, ?)",
         [(r.analyte, u, f, r.unit) for r in units.values() for u, f in sorted(r.convert.items())],
     )
+    con.execute("create or replace temp table plausible_range "
+                "(analyte varchar, low double, low_inclusive boolean, high double, label varchar)")
+    con.executemany(
+        "insert into plausible_range values (?, ?, ?, ?, ?)",
+        [(r.analyte, r.low, r.low_inclusive, r.high, r.range_text())
+         for r in sorted(units.values(), key=lambda r: r.analyte)],
+    )
     con.execute("create or replace temp table value_map "
                 "(kind varchar, source_value varchar, canonical varchar)")
     con.executemany(
@@ -117,10 +125,66 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
     )
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+_LATIN1 = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "cp1252", "windows-1252"}
+
+
+def check_csv_encoding(path: Path, encoding: str) -> None:
+    """Refuse a CSV whose bytes contradict the dialect's encoding, before DuckDB reads it.
+
+    Read with the wrong encoding a file does not fail, it changes: UTF-8 'æ' read as
+    latin-1 becomes 'Ã¦' in every practice name, and a BOM glues itself to the first column
+    name; latin-1 read as UTF-8 loses each line with a non-ASCII byte. Encoding is a
+    property of the whole file, so a mismatch refuses the file, naming the first line.
+    Latin-1 text practically never forms valid UTF-8 multi-byte sequences ('æ' is one byte
+    0xE6 followed by a letter), so valid UTF-8 with non-ASCII bytes means a UTF-8 file.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise IngestError(f"{path}: the file is empty (0 bytes; expected at least a header line)")
+    is_latin1 = encoding.lower() in _LATIN1
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    first_non_ascii: int | None = None  # 1-based file line
+    lines_before = 0
+    with path.open("rb") as fh:
+        head = fh.read(len(UTF8_BOM))
+        if head == UTF8_BOM and is_latin1:
+            raise IngestError(
+                f"{path}: line 1 starts with a UTF-8 byte-order mark, but the dialect says "
+                f"{encoding}; re-export the file as {encoding} or fix the region's encoding")
+        fh.seek(0)
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            if first_non_ascii is None and not chunk.isascii():
+                offset = next(i for i, b in enumerate(chunk) if b > 0x7F)
+                first_non_ascii = lines_before + chunk.count(b"\n", 0, offset) + 1
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                if is_latin1:
+                    return  # not UTF-8: consistent with latin-1
+                line = lines_before + chunk.count(b"\n", 0, max(exc.start, 0)) + 1
+                raise IngestError(
+                    f"{path}: line {line} is not valid UTF-8 (byte {chunk[exc.start]:#04x}), "
+                    f"but the dialect says {encoding}; the file looks latin-1 encoded") from exc
+            lines_before += chunk.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        if is_latin1:
+            return
+        raise IngestError(f"{path}: line {lines_before + 1} ends in an incomplete UTF-8 "
+                          f"character, but the dialect says {encoding}") from exc
+    if is_latin1 and first_non_ascii is not None:
+        raise IngestError(
+            f"{path}: line {first_non_ascii} holds UTF-8 encoded text, but the dialect says "
+            f"{encoding}; reading it as {encoding} would change the text (e.g. 'æ' to 'Ã¦')")
+
+
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, dialect: RegionDialect) -> tuple[
         list[str], int]:
     """Read a CSV into temp table `raw_stage` (text columns, `_row`); broken lines go to
     temp table `csv_rejects`. Returns the header and the number of data rows in the file."""
+    check_csv_encoding(path, dialect.encoding)
     options = {"p": str(path), "enc": dialect.encoding, "delim": dialect.delimiter}
     read = ("read_csv($p, encoding=$enc, delim=$delim, header=true, all_varchar=true, "
             "quote='\"', escape='\"'")
