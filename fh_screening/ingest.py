@@ -180,6 +180,16 @@ def check_csv_encoding(path: Path, encoding: str) -> None:
             f"{encoding}; reading it as {encoding} would change the text (e.g. 'æ' to 'Ã¦')")
 
 
+def _unclosed_quote_line(path: Path, encoding: str) -> int | None:
+    """The first file line after which a quote stays open (no quoted field spans lines in
+    our extracts, docs/architecture.md), to say where a file that cannot be split broke."""
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.count('"') % 2:
+                return number
+    return None
+
+
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, dialect: RegionDialect) -> tuple[
         list[str], int]:
     """Read a CSV into temp table `raw_stage` (text columns, `_row`); broken lines go to
@@ -199,7 +209,12 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, dialect: RegionDialec
             f"create or replace temp table raw_read as select * from {read}, "
             f"columns={columns}, store_rejects=true)", options)
     except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot be read as {dialect.name} CSV: {exc}") from exc
+        line = _unclosed_quote_line(path, dialect.encoding)
+        if line is not None:
+            raise IngestError(f"{path}: line {line} opens a quote it never closes; the rest "
+                              "of the file cannot be split into rows") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IngestError(f"{path}: cannot be read as {dialect.name} CSV: {first}") from exc
     con.execute(
         "create or replace temp table csv_rejects as select distinct on (line) "
         "line - 1 as _row, column_name, error_type, error_message, csv_line "
@@ -242,9 +257,11 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
                      header: list[str], path: Path) -> None:
     """View `stg`: canonical names, text values, `_row`, and `_raw` JSON without CPRs."""
     mapping = dialect.columns.get(table, {})
+    # Every column the dialect names must be there (a file without its unit column does
+    # not match its dialect), and so must the ones the table cannot do without.
     missing = [
-        f"{mapping.get(c, '?')} ({c})" for c in REQUIRED_COLUMNS[table]
-        if c not in mapping or mapping[c] not in header
+        f"{mapping.get(c, '?')} ({c})" for c in SOURCE_COLUMNS[table]
+        if (c in REQUIRED_COLUMNS[table] or c in mapping) and mapping.get(c) not in header
     ]
     if missing:
         raise IngestError(
