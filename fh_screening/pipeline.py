@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fh_screening import __version__
+from fh_screening.accounting import check_ingest_results, check_store
 from fh_screening.config import PROJECT_ROOT, SAMPLES_DIR, check_region_name, load_region
 from fh_screening.criteria import run_criteria
 from fh_screening.ingest import ingest_region
@@ -92,6 +93,7 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date) -> dict[str, Any
     """Apply the rules; returns the counts for the run summary."""
     con = connect(ws.store_path)
     try:
+        check_store(con, regions)  # no row lost or doubled since ingest, or no run
         screened = run_criteria(con, as_of=as_of, regions=regions)
         rows = con.execute(
             "select region, count(*), count(*) filter (where flagged), "
@@ -161,7 +163,9 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
 
 
 def summarise_ingest(ingested: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per region: file and row totals, and quarantined rows by reason."""
+    """Per region: file and row totals, and quarantined rows by reason. Raises
+    AccountingError when the rows do not balance: such a run must not publish."""
+    check_ingest_results(ingested)
     summary = {}
     for result in ingested:
         reasons: dict[str, int] = {}
