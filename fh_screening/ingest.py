@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from fh_screening.config import TABLES, RegionDialect, UnitRule, load_units
+from fh_screening.faults import checkpoint
 from fh_screening.privacy import PseudonymKey, attach_vault, detach_vault
 from fh_screening.store import run_sql
 
@@ -328,6 +329,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
                         f"from parsed where _problem is null")
         finally:
             detach_vault(con)
+        checkpoint("ingest.vault_written")
         drop = ", ".join(c for c in ("_cpr", "_relative_cpr") if c in parsed_cols)
         con.execute(f"create or replace temp table parsed as select * exclude ({drop}) from parsed")
 
@@ -380,10 +382,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
             "insert into ingested_files values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
             [checksum, str(path), dialect.name, table, result.rows_read, result.rows_accepted,
              result.rows_quarantined])
+        checkpoint("ingest.before_commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    checkpoint("ingest.after_commit")
     reasons = con.execute(
         "select _problem.reason, count(*) from parsed where _problem is not null group by 1"
     ).fetchall()

@@ -19,6 +19,7 @@ from fh_screening import __version__
 from fh_screening.accounting import check_ingest_results, check_store
 from fh_screening.config import PROJECT_ROOT, SAMPLES_DIR, check_region_name, load_region
 from fh_screening.criteria import run_criteria
+from fh_screening.faults import checkpoint
 from fh_screening.ingest import ingest_region
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import attach_vault_read_only, load_key
@@ -130,6 +131,9 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                         "code_version": version, **summary, "outputs": outputs}
                 write_private(tmp / "run_summary.json",
                               json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
+            # A kill from here to the commit leaves a complete folder without its registry
+            # row; the rerun of the run id rewrites both (tests/test_crash_safety.py).
+            checkpoint("output.renamed")
             con.execute("delete from runs where run_id = ?", [run_id])
             con.execute(
                 "insert into runs values (?, ?, ?, ?, ?, null, ?, 'completed', ?, ?, ?)",
