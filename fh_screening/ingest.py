@@ -401,9 +401,14 @@ def region_files(dialect: RegionDialect, extract_dir: Path) -> list[tuple[str, P
     """The files to ingest, in table order then name order, so runs are reproducible."""
     if not extract_dir.is_dir():
         raise IngestError(f"extract folder not found: {extract_dir}")
+    root = extract_dir.resolve()
     found = []
     for table in TABLES:
         for path in sorted(extract_dir.glob(dialect.files[table])):
+            # A pattern with '..' or a symlink must not pull in files from elsewhere.
+            if root not in path.resolve().parents:
+                raise IngestError(f"{path}: outside the extract folder {extract_dir} (a '..' "
+                                  f"in the {dialect.name} dialect's [files], or a symlink)")
             if path.is_file():
                 found.append((table, path))
     if not found:
