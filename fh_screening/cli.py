@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from fh_screening.accounting import AccountingError
 from fh_screening.config import SAMPLES_DIR, ConfigError, list_regions
 from fh_screening.i18n import DEFAULT_LANGUAGE, languages
 from fh_screening.ingest import IngestError
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,
                              default=str))
     except (ConfigError, StoreBusy, FileNotFoundError, IngestError, PseudonymKeyError,
-            ModelError, ValueError) as exc:
+            ModelError, AccountingError, ValueError) as exc:
         print(f"fh-screening: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

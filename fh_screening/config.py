@@ -128,19 +128,38 @@ def list_regions(config_dir: Path = CONFIG_DIR) -> list[str]:
 
 @dataclass(frozen=True)
 class UnitRule:
-    """Canonical unit of an analyte and the factors from each accepted source unit."""
+    """Canonical unit of an analyte, the factors from each accepted source unit, and the
+    range a converted value must fall in (`low` < value <= `high`, or `low` <= value when
+    `low_inclusive`); a value outside it is a unit or typing error (a mg/dL result in a
+    mmol/L column, 99999), not a patient's result."""
 
     analyte: str
     unit: str
     convert: dict[str, float]
+    low: float = 0.0
+    low_inclusive: bool = True
+    high: float = float("inf")
+
+    def range_text(self) -> str:
+        return f"{'[' if self.low_inclusive else '('}{self.low:g}, {self.high:g}] {self.unit}"
 
 
 def load_units(config_dir: Path = CONFIG_DIR) -> dict[str, UnitRule]:
-    raw = _read_toml(config_dir / "units.toml")
-    return {
-        analyte: UnitRule(analyte, spec["unit"], {u: float(f) for u, f in spec["convert"].items()})
-        for analyte, spec in raw.items()
-    }
+    path = config_dir / "units.toml"
+    raw = _read_toml(path)
+    rules = {}
+    for analyte, spec in raw.items():
+        plausible = spec.get("plausible", {})
+        if ("above" in plausible) == ("min" in plausible):
+            raise ConfigError(f"{path}: [{analyte}] plausible needs one of 'above' or 'min'")
+        rule = UnitRule(analyte, spec["unit"], {u: float(f) for u, f in spec["convert"].items()},
+                        low=float(plausible.get("above", plausible.get("min"))),
+                        low_inclusive="min" in plausible,
+                        high=float(plausible.get("max", float("inf"))))
+        if not rule.low < rule.high:
+            raise ConfigError(f"{path}: [{analyte}] plausible range is empty")
+        rules[analyte] = rule
+    return rules
 
 
 def load_thresholds(config_dir: Path = CONFIG_DIR) -> dict[str, Any]:

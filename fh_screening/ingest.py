@@ -10,6 +10,7 @@ ingesting it again changes nothing, and a crash leaves no half-ingested file beh
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from fh_screening.config import TABLES, RegionDialect, UnitRule, load_units
+from fh_screening.faults import checkpoint
 from fh_screening.privacy import PseudonymKey, attach_vault, detach_vault
 from fh_screening.store import run_sql
 
@@ -109,6 +111,13 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
         "insert into unit_map values (?, ?, ?, ?)",
         [(r.analyte, u, f, r.unit) for r in units.values() for u, f in sorted(r.convert.items())],
     )
+    con.execute("create or replace temp table plausible_range "
+                "(analyte varchar, low double, low_inclusive boolean, high double, label varchar)")
+    con.executemany(
+        "insert into plausible_range values (?, ?, ?, ?, ?)",
+        [(r.analyte, r.low, r.low_inclusive, r.high, r.range_text())
+         for r in sorted(units.values(), key=lambda r: r.analyte)],
+    )
     con.execute("create or replace temp table value_map "
                 "(kind varchar, source_value varchar, canonical varchar)")
     con.executemany(
@@ -117,10 +126,76 @@ def _load_lookups(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
     )
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+_LATIN1 = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "cp1252", "windows-1252"}
+
+
+def check_csv_encoding(path: Path, encoding: str) -> None:
+    """Refuse a CSV whose bytes contradict the dialect's encoding, before DuckDB reads it.
+
+    Read with the wrong encoding a file does not fail, it changes: UTF-8 'æ' read as
+    latin-1 becomes 'Ã¦' in every practice name, and a BOM glues itself to the first column
+    name; latin-1 read as UTF-8 loses each line with a non-ASCII byte. Encoding is a
+    property of the whole file, so a mismatch refuses the file, naming the first line.
+    Latin-1 text practically never forms valid UTF-8 multi-byte sequences ('æ' is one byte
+    0xE6 followed by a letter), so valid UTF-8 with non-ASCII bytes means a UTF-8 file.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise IngestError(f"{path}: the file is empty (0 bytes; expected at least a header line)")
+    is_latin1 = encoding.lower() in _LATIN1
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    first_non_ascii: int | None = None  # 1-based file line
+    lines_before = 0
+    with path.open("rb") as fh:
+        head = fh.read(len(UTF8_BOM))
+        if head == UTF8_BOM and is_latin1:
+            raise IngestError(
+                f"{path}: line 1 starts with a UTF-8 byte-order mark, but the dialect says "
+                f"{encoding}; re-export the file as {encoding} or fix the region's encoding")
+        fh.seek(0)
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            if first_non_ascii is None and not chunk.isascii():
+                offset = next(i for i, b in enumerate(chunk) if b > 0x7F)
+                first_non_ascii = lines_before + chunk.count(b"\n", 0, offset) + 1
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                if is_latin1:
+                    return  # not UTF-8: consistent with latin-1
+                line = lines_before + chunk.count(b"\n", 0, max(exc.start, 0)) + 1
+                raise IngestError(
+                    f"{path}: line {line} is not valid UTF-8 (byte {chunk[exc.start]:#04x}), "
+                    f"but the dialect says {encoding}; the file looks latin-1 encoded") from exc
+            lines_before += chunk.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        if is_latin1:
+            return
+        raise IngestError(f"{path}: line {lines_before + 1} ends in an incomplete UTF-8 "
+                          f"character, but the dialect says {encoding}") from exc
+    if is_latin1 and first_non_ascii is not None:
+        raise IngestError(
+            f"{path}: line {first_non_ascii} holds UTF-8 encoded text, but the dialect says "
+            f"{encoding}; reading it as {encoding} would change the text (e.g. 'æ' to 'Ã¦')")
+
+
+def _unclosed_quote_line(path: Path, encoding: str) -> int | None:
+    """The first file line after which a quote stays open (no quoted field spans lines in
+    our extracts, docs/architecture.md), to say where a file that cannot be split broke."""
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.count('"') % 2:
+                return number
+    return None
+
+
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, dialect: RegionDialect) -> tuple[
         list[str], int]:
     """Read a CSV into temp table `raw_stage` (text columns, `_row`); broken lines go to
     temp table `csv_rejects`. Returns the header and the number of data rows in the file."""
+    check_csv_encoding(path, dialect.encoding)
     options = {"p": str(path), "enc": dialect.encoding, "delim": dialect.delimiter}
     read = ("read_csv($p, encoding=$enc, delim=$delim, header=true, all_varchar=true, "
             "quote='\"', escape='\"'")
@@ -135,7 +210,12 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, dialect: RegionDialec
             f"create or replace temp table raw_read as select * from {read}, "
             f"columns={columns}, store_rejects=true)", options)
     except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot be read as {dialect.name} CSV: {exc}") from exc
+        line = _unclosed_quote_line(path, dialect.encoding)
+        if line is not None:
+            raise IngestError(f"{path}: line {line} opens a quote it never closes; the rest "
+                              "of the file cannot be split into rows") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IngestError(f"{path}: cannot be read as {dialect.name} CSV: {first}") from exc
     con.execute(
         "create or replace temp table csv_rejects as select distinct on (line) "
         "line - 1 as _row, column_name, error_type, error_message, csv_line "
@@ -178,9 +258,11 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
                      header: list[str], path: Path) -> None:
     """View `stg`: canonical names, text values, `_row`, and `_raw` JSON without CPRs."""
     mapping = dialect.columns.get(table, {})
+    # Every column the dialect names must be there (a file without its unit column does
+    # not match its dialect), and so must the ones the table cannot do without.
     missing = [
-        f"{mapping.get(c, '?')} ({c})" for c in REQUIRED_COLUMNS[table]
-        if c not in mapping or mapping[c] not in header
+        f"{mapping.get(c, '?')} ({c})" for c in SOURCE_COLUMNS[table]
+        if (c in REQUIRED_COLUMNS[table] or c in mapping) and mapping.get(c) not in header
     ]
     if missing:
         raise IngestError(
@@ -247,6 +329,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
                         f"from parsed where _problem is null")
         finally:
             detach_vault(con)
+        checkpoint("ingest.vault_written")
         drop = ", ".join(c for c in ("_cpr", "_relative_cpr") if c in parsed_cols)
         con.execute(f"create or replace temp table parsed as select * exclude ({drop}) from parsed")
 
@@ -299,10 +382,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
             "insert into ingested_files values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
             [checksum, str(path), dialect.name, table, result.rows_read, result.rows_accepted,
              result.rows_quarantined])
+        checkpoint("ingest.before_commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    checkpoint("ingest.after_commit")
     reasons = con.execute(
         "select _problem.reason, count(*) from parsed where _problem is not null group by 1"
     ).fetchall()
@@ -316,9 +401,14 @@ def region_files(dialect: RegionDialect, extract_dir: Path) -> list[tuple[str, P
     """The files to ingest, in table order then name order, so runs are reproducible."""
     if not extract_dir.is_dir():
         raise IngestError(f"extract folder not found: {extract_dir}")
+    root = extract_dir.resolve()
     found = []
     for table in TABLES:
         for path in sorted(extract_dir.glob(dialect.files[table])):
+            # A pattern with '..' or a symlink must not pull in files from elsewhere.
+            if root not in path.resolve().parents:
+                raise IngestError(f"{path}: outside the extract folder {extract_dir} (a '..' "
+                                  f"in the {dialect.name} dialect's [files], or a symlink)")
             if path.is_file():
                 found.append((table, path))
     if not found:

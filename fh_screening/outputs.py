@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from fh_screening.faults import checkpoint
+
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -38,6 +40,20 @@ def write_private(path: Path, data: str | bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+    checkpoint("output.file_written")
+
+
+def remove_stale(output_root: Path) -> list[str]:
+    """Remove the hidden folders a killed run left behind (a half-written `.<run>.tmp-*`,
+    or a previous run's `.<run>.old-*` moved aside just before the kill). They hold
+    re-identified patients, so they must not linger. Callers hold the store's write lock
+    (`pipeline.output_step`), so no other run of this workspace is writing them now."""
+    removed = []
+    for stale in sorted(output_root.glob(".*")):
+        if stale.is_dir() and re.fullmatch(r"\..+\.(tmp|old)-[0-9]+", stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale.name)
+    return removed
 
 
 @contextmanager
@@ -45,8 +61,7 @@ def atomic_run_dir(output_root: Path, run_id: str) -> Iterator[Path]:
     """Yield a temporary folder; on success it replaces `output_root/run_id` in one rename."""
     check_run_id(run_id)
     output_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for stale in output_root.glob(f".{run_id}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    remove_stale(output_root)
     tmp = output_root / f".{run_id}.tmp-{os.getpid()}"
     tmp.mkdir(mode=0o700)
     try:
@@ -54,9 +69,11 @@ def atomic_run_dir(output_root: Path, run_id: str) -> Iterator[Path]:
         for folder in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
             os.chmod(folder, 0o700)
         final = output_root / run_id
+        checkpoint("output.before_rename")
         if final.exists():
             old = output_root / f".{run_id}.old-{os.getpid()}"
             os.replace(final, old)
+            checkpoint("output.replaced_old")
             os.replace(tmp, final)
             shutil.rmtree(old)
         else:

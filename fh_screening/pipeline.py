@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fh_screening import __version__
+from fh_screening.accounting import check_ingest_results, check_store
 from fh_screening.config import (
     PROJECT_ROOT,
     SAMPLES_DIR,
@@ -24,6 +25,7 @@ from fh_screening.config import (
     load_thresholds,
 )
 from fh_screening.criteria import run_criteria, threshold_params
+from fh_screening.faults import checkpoint
 from fh_screening.i18n import DEFAULT_LANGUAGE, catalogue
 from fh_screening.ingest import ingest_region
 from fh_screening.model import load_model_ref, score_run
@@ -106,6 +108,7 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
     loaded = load_model_ref(model)
     con = connect(ws.store_path)
     try:
+        check_store(con, regions)  # no row lost or doubled since ingest, or no run
         screened = run_criteria(con, as_of=as_of, regions=regions)
         score_run(con, loaded, as_of=as_of, regions=regions,
                   params=threshold_params(load_thresholds()))
@@ -151,6 +154,9 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                         "code_version": version, **summary, "outputs": outputs}
                 write_private(tmp / "run_summary.json",
                               json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
+            # A kill from here to the commit leaves a complete folder without its registry
+            # row; the rerun of the run id rewrites both (tests/test_crash_safety.py).
+            checkpoint("output.renamed")
             con.execute("delete from runs where run_id = ?", [run_id])
             con.execute(
                 "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?)",
@@ -187,7 +193,9 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
 
 
 def summarise_ingest(ingested: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per region: file and row totals, and quarantined rows by reason."""
+    """Per region: file and row totals, and quarantined rows by reason. Raises
+    AccountingError when the rows do not balance: such a run must not publish."""
+    check_ingest_results(ingested)
     summary = {}
     for result in ingested:
         reasons: dict[str, int] = {}

@@ -99,6 +99,7 @@ def attach_vault(con: duckdb.DuckDBPyConnection, vault_path: Path) -> None:
     """Attach the identity vault under the alias `vault` (created on first use)."""
     vault_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     con.execute(f"attach if not exists '{_sql_path(vault_path)}' as {VAULT_ALIAS}")
+    os.chmod(vault_path, 0o600)  # CPR numbers: the owner only, whatever the umask
     con.execute(
         f"create table if not exists {VAULT_ALIAS}.identity "
         "(person_id varchar primary key, cpr varchar not null)"

@@ -55,13 +55,15 @@ tc_samples as (
     where not h.treated and h.total_chol is not null
 ),
 medped as (
-    -- the untreated sample that comes closest to (or furthest past) its cut-off
+    -- the untreated sample that comes closest to (or furthest past) its cut-off; ties
+    -- (equal margins at different ages) go to the later age, so all three values come
+    -- from one sample and reruns agree
     select
         person_id,
         max(total_chol) as max_untreated_tc,
-        arg_max(total_chol, total_chol - cutoff) as medped_tc,
-        arg_max(age_at_sample, total_chol - cutoff) as medped_age,
-        arg_max(cutoff, total_chol - cutoff) as medped_cutoff
+        arg_max(total_chol, {'margin': total_chol - cutoff, 'age': age_at_sample}) as medped_tc,
+        arg_max(age_at_sample, {'margin': total_chol - cutoff, 'age': age_at_sample}) as medped_age,
+        arg_max(cutoff, {'margin': total_chol - cutoff, 'age': age_at_sample}) as medped_cutoff
     from tc_samples
     group by person_id
 ),

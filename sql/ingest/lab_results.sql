@@ -22,10 +22,12 @@ joined as (
         u.unit,
         p.person_id is not null as known_person,
         p.birth_date,
-        p.deceased_date
+        p.deceased_date,
+        r.low, r.low_inclusive, r.high, r.label as plausible_label
     from typed t
     left join lab_code_map m on m.source_code = t.source_code
     left join unit_map u on u.analyte = m.analyte and u.source_unit = t.source_unit
+    left join plausible_range r on r.analyte = m.analyte
     left join patients p on p.person_id = t.person_id
 ),
 checked as (
@@ -48,8 +50,39 @@ checked as (
             when factor is null
                 then {'field': 'source_unit', 'reason': 'unit ' || coalesce(source_unit, '(empty)') || ' not accepted for ' || analyte}
             when number < 0 then {'field': 'source_value', 'reason': 'negative value'}
+            when number * factor > high or number * factor < low
+                    or (number * factor = low and not low_inclusive)
+                then {'field': 'source_value',
+                      'reason': analyte || ' outside the plausible range ' || plausible_label
+                                || ' (wrong unit or a typing error)'}
         end as problem0
     from joined
+),
+-- LDL and HDL are parts of the total cholesterol: one above the total measured in the
+-- same sample (this file, or already stored) means one of them is wrong. The LDL or HDL
+-- row is quarantined; the total is kept (it cannot be told which is wrong, and the total
+-- is the directly measured one).
+with_total as (
+    select
+        *,
+        coalesce(
+            max(case when analyte = 'total_chol' and problem0 is null then number * factor end)
+                over (partition by person_id, sampled_at),
+            (select max(l.value) from lab_results l
+             where l.person_id = checked.person_id and l.sampled_at = checked.sampled_at
+               and l.analyte = 'total_chol')) as same_sample_total
+    from checked
+),
+checked2 as (
+    select
+        * exclude (problem0),
+        case
+            when problem0 is not null then problem0
+            when analyte in ('ldl', 'hdl') and number * factor > same_sample_total
+                then {'field': 'source_value',
+                      'reason': analyte || ' above the total cholesterol of the same sample'}
+        end as problem0
+    from with_total
 )
 select
     person_id,
@@ -69,8 +102,8 @@ select
                 order by _row) > 1
             or exists (
                 select 1 from lab_results l
-                where l.person_id = checked.person_id and l.sampled_at = checked.sampled_at
-                  and l.source_code = checked.source_code and l.source_value = checked.source_value)
+                where l.person_id = checked2.person_id and l.sampled_at = checked2.sampled_at
+                  and l.source_code = checked2.source_code and l.source_value = checked2.source_value)
             then {'field': 'source_value', 'reason': 'duplicate of an earlier row'}
     end as _problem
-from checked;
+from checked2;
