@@ -7,6 +7,7 @@ sets are compared and how the numbers in the docs and issue notes are produced.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -48,3 +49,33 @@ def rule_performance(con: duckdb.DuckDBPyConnection, truth: pl.DataFrame) -> pl.
             "flagged_per_100k_adults": round(1e5 * hit.height / adults, 1) if adults else None,
         })
     return pl.DataFrame(rows)
+
+
+def model_performance(con: duckdb.DuckDBPyConnection, truth: pl.DataFrame,
+                      capacities: tuple[int, ...] = (50, 100, 200)) -> dict[str, Any]:
+    """The run's model scores against the truth: ROC AUC, average precision and Brier
+    score over everyone screened, and the capacity table (model_eval.RANKINGS) over the
+    referable people, per 100,000 adults alive in the screened regions on the as-of date."""
+    from fh_screening import model_eval
+
+    frame = con.sql(
+        "select s.person_id, m.fh_probability as probability, m.priority_tier, "
+        "len(s.exclusions) = 0 as referable, s.dlcn_points, s.simon_broome, "
+        "s.index_untreated_ldl, s.flagged, s.tier "
+        "from screening_results s join model_scores m using (person_id)").pl()
+    frame = frame.join(truth.select("person_id", "fh_carrier"), on="person_id", how="left",
+                       maintain_order="left").with_columns(pl.col("fh_carrier").fill_null(False))
+    adults = con.execute(
+        "select count(*) from patients p where p.region in "
+        "(select distinct region from screening_results) and (p.deceased_date is null or "
+        "p.deceased_date > (select max(as_of) from screening_results)) and "
+        "date_sub('year', p.birth_date, (select max(as_of) from screening_results)) >= 18"
+    ).fetchall()[0][0]
+    referable = frame.filter(pl.col("referable")).sort("person_id")
+    return {
+        "adults": adults,
+        "scores": model_eval.scores(frame["fh_carrier"].to_numpy().astype(int),
+                                    frame["probability"].to_numpy()),
+        "capacity": model_eval.capacity_table(referable, adults, capacities,
+                                              outcome="fh_carrier"),
+    }

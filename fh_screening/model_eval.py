@@ -103,14 +103,8 @@ def plot_png(evaluation: dict[str, Any]) -> tuple[bytes, bytes]:
         ax.plot(curve["predicted"], curve["observed"], marker="o", label=name)
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_yscale("symlog", linthresh=0.01)
-    ax.set_xlabel("mean predicted probability (decile of prediction)")
-    ax.set_ylabel("observed rate")
-    ax.set_title("Calibration, held-out families")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    cal = io.BytesIO()
-    fig.savefig(cal, format="png", metadata={"Software": None})
-    plt.close(fig)
+    cal = _finish(fig, ax, "mean predicted probability (decile of prediction)",
+                  "observed rate", "Calibration, held-out families")
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
     curve = evaluation.get("capacity_curve") or []
@@ -118,15 +112,25 @@ def plot_png(evaluation: dict[str, Any]) -> tuple[bytes, bytes]:
         pts = [r for r in curve if r["ranking"] == name]
         ax.plot([r["capacity_per_100k"] for r in pts], [r["carriers_found"] for r in pts],
                 marker="o", label=name)
-    ax.set_xlabel("referral capacity per 100,000 adults")
-    ax.set_ylabel("true carriers found (synthetic truth)")
-    ax.set_title("Carriers found at each clinic capacity, held-out families")
+    cap = _finish(fig, ax, "referral capacity per 100,000 adults",
+                  "true carriers found (synthetic truth)",
+                  "Carriers found at each clinic capacity, held-out families")
+    return cal, cap
+
+
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str) -> bytes:
+    """Label, lay out and render a figure to PNG bytes (no timestamp: reproducible)."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    cap = io.BytesIO()
-    fig.savefig(cap, format="png", metadata={"Software": None})
+    out = io.BytesIO()
+    fig.savefig(out, format="png", metadata={"Software": None})
     plt.close(fig)
-    return cal.getvalue(), cap.getvalue()
+    return out.getvalue()
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -142,12 +146,15 @@ def card_markdown(card: dict[str, Any]) -> str:
     ev = card["evaluation"]
     metric_cols = ["model", "outcome", "n", "positives", "roc_auc", "average_precision",
                    "brier", "mean_predicted"]
+    # Sorted: the JSON card is written with sorted keys, and the Markdown must read the same
+    # whether it is rendered from the trained card or from the JSON loaded back.
     candidates = [{"model": name, "outcome": outcome, **m}
-                  for name, by in ev["candidates"].items() for outcome, m in by.items()]
+                  for name, by in sorted(ev["candidates"].items())
+                  for outcome, m in sorted(by.items())]
     cross = [{"model": f"train {r['train']} -> test {r['test']}", "outcome": outcome, **m}
-             for r in ev["cross_region"] for outcome, m in r["metrics"].items()]
+             for r in ev["cross_region"] for outcome, m in sorted(r["metrics"].items())]
     bias = [{"model": name, "outcome": outcome, **m}
-            for name, by in ev["label_bias"].items() for outcome, m in by.items()]
+            for name, by in sorted(ev["label_bias"].items()) for outcome, m in sorted(by.items())]
     parts = [
         f"# Model card: {card['version']}",
         "",

@@ -183,6 +183,7 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
     if run_id is not None:
         check_run_id(run_id)
     catalogue(language)  # an unknown language fails before any work is done
+    load_model_ref(model)  # and so does a missing or incompatible model
     ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,
                             progress=progress) for r in regions]
     as_of = as_of or latest_sample_date(ws, regions)

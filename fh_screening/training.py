@@ -105,6 +105,7 @@ def training_frame(ws: Workspace, regions: list[str], as_of: date | None,
         info = con.sql(
             "select person_id, coalesce(genetic_positive, false) as label, "
             "coalesce(genetic_tested, false) as tested, len(exclusions) = 0 as referable, "
+            "exclusions, "
             "dlcn_points, simon_broome, flagged, tier, index_untreated_ldl as rank_ldl "
             "from screening_results").pl()
         adults = con.execute(
@@ -128,14 +129,29 @@ def training_frame(ws: Workspace, regions: list[str], as_of: date | None,
 
 
 def _priority(frame: pl.DataFrame, prob: np.ndarray, thresholds: dict[str, Any]) -> pl.DataFrame:
-    """The tier of sql/model/priority.sql, for evaluation frames (same rule, same values)."""
-    high = thresholds["high_probability_at_least"]["value"]
-    refer = thresholds["refer_probability_at_least"]["value"]
-    return frame.with_columns(probability=pl.Series(prob)).with_columns(
-        priority_tier=pl.when(~pl.col("referable")).then(None)
-        .when((pl.col("tier") == "high") | (pl.col("probability") >= high)).then(pl.lit("high"))
-        .when(pl.col("flagged") | (pl.col("probability") >= refer)).then(pl.lit("standard"))
-        .otherwise(None))
+    """The evaluation frame with `probability` and the tier of sql/model/priority.sql,
+    run by that same SQL file in a scratch DuckDB (one rule, one place)."""
+    import duckdb
+
+    from fh_screening.criteria import threshold_params
+    from fh_screening.store import run_sql
+
+    scored = frame.with_columns(probability=pl.Series(prob))
+    con = duckdb.connect()
+    try:
+        run_sql(con, "schema/store")
+        con.register("screening_results", scored.select(
+            "person_id", "region", "flagged", "tier", "exclusions"))
+        con.register("model_probabilities", scored.select(
+            "person_id", fh_probability="probability",
+            model_reasons=pl.lit([], dtype=pl.List(pl.String))))
+        run_sql(con, "model/priority", {**threshold_params({"model": thresholds}),
+                                        "regions": scored["region"].unique().to_list(),
+                                        "as_of": date(2000, 1, 1), "model_version": "eval"})
+        tiers = con.sql("select person_id, priority_tier from model_scores").pl()
+    finally:
+        con.close()
+    return scored.join(tiers, on="person_id", how="left", maintain_order="left")
 
 
 def tier_table(referable: pl.DataFrame) -> list[dict[str, Any]]:

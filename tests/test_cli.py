@@ -78,3 +78,11 @@ def test_unknown_output_language_is_refused_before_any_work(tmp_path):
     proc = run_cli(tmp_path, "run", "--no-prefect", "--language", "fr")
     assert proc.returncode == 2 and "invalid choice: 'fr'" in proc.stderr
     assert not (tmp_path / "store.duckdb").exists()
+
+
+def test_missing_model_is_a_clear_error_before_any_work(tmp_path):
+    proc = run_cli(tmp_path, "run", "--no-prefect", "--model", str(tmp_path / "no-model"))
+    assert proc.returncode == 2
+    assert f"no model folder at {tmp_path / 'no-model'}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "store.duckdb").exists() and not (tmp_path / "output").exists()

@@ -10,11 +10,17 @@ import polars as pl
 import pytest
 
 from fh_screening.config import SAMPLES_DIR
-from fh_screening.evaluate import load_truth, rule_performance
+from fh_screening.evaluate import load_truth, model_performance, rule_performance
 from fh_screening.privacy import load_key
 from fh_screening.store import Workspace, connect
 
 CPR = re.compile(r"\b\d{6}-?\d{4}\b")
+# The shipped model on the sample, measured once (README, docs/model.md).
+# 14 screened carriers, 6,053 adults: 50 / 100 / 200 per 100k = 3 / 6 / 12 slots.
+SAMPLE_AUC = 0.9805
+SAMPLE_AP = 0.5235
+SAMPLE_FOUND = {(100, "model"): 3, (100, "DLCN >= 6"): 2, (100, "LDL threshold"): 2,
+                (200, "model"): 4, (200, "DLCN >= 6"): 2, (200, "LDL threshold"): 3}
 
 
 @pytest.fixture(scope="session")
@@ -80,16 +86,20 @@ def test_gp_reports_hold_only_their_own_practice(national_run):
             assert owners[key.pseudonym(cpr)] == report.stem
 
 
+def against_truth(ws, measure):
+    """Run an evaluation (`rule_performance`, `model_performance`) on the run's store
+    against the sample's synthetic truth."""
+    con = connect(ws.store_path, read_only=True)
+    try:
+        return measure(con, load_truth(SAMPLES_DIR / "truth.csv", load_key(ws.key_path)))
+    finally:
+        con.close()
+
+
 def test_rules_find_carriers_against_the_truth(national_run):
     """Measured on the sample (14 screened carriers; see README): the union of the
     flagging rule sets finds 11 (0.79) at PPV 0.13; DLCN > 5 alone has the best PPV."""
-    ws, _ = national_run
-    con = connect(ws.store_path, read_only=True)
-    try:
-        perf = rule_performance(con, load_truth(SAMPLES_DIR / "truth.csv",
-                                                load_key(ws.key_path)))
-    finally:
-        con.close()
+    perf = against_truth(national_run[0], rule_performance)
     by_rule = {r["rule"]: r for r in perf.to_dicts()}
     print(perf)
     union = by_rule["flagged (union)"]
@@ -126,3 +136,47 @@ def test_flow_publishes_its_summary_artifact(national_run):
     assert f"fh-screening run `{result['run_id']}`" in markdown
     assert "| syddanmark | 7 | 78985 | 130 | 2736 |" in markdown
     assert not CPR.search(markdown)
+
+
+def test_run_scores_everyone_with_the_current_model(national_run):
+    """Every screened person has a probability; the run records the model version; the
+    referred are exactly the tiered, and nobody with an exclusion is referred."""
+    from fh_screening.model import MODELS_DIR, current_version
+
+    ws, result = national_run
+    version = current_version(MODELS_DIR)
+    assert result["model_version"] == version
+    con = connect(ws.store_path, read_only=True)
+    try:
+        assert con.execute("select model_version from runs where run_id = ?",
+                           [result["run_id"]]).fetchall() == [(version,)]
+        counts = con.execute(
+            "select count(*), count(m.person_id), count(*) filter (where m.refer), "
+            "count(*) filter (where m.refer and len(s.exclusions) > 0), "
+            "count(*) filter (where m.refer <> (m.priority_tier is not null)), "
+            "count(*) filter (where m.fh_probability >= 0.02 and len(m.model_reasons) = 0), "
+            "count(*) filter (where s.flagged and len(s.exclusions) = 0 and not m.refer) "
+            "from screening_results s left join model_scores m using (person_id)"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    screened, scored, referred, excluded_referred, mismatched, unexplained, dropped = counts
+    assert screened == scored == 5470
+    assert referred == sum(r["referral"] for r in result["screening"].values())
+    assert (excluded_referred, mismatched, dropped) == (0, 0, 0)
+    assert unexplained == 0
+
+
+def test_model_against_the_truth_on_the_sample(national_run):
+    """The shipped model on the unseen sample (different seed from its training data),
+    against the synthetic truth; values measured once and asserted within a tolerance
+    (README, docs/model.md)."""
+    perf = against_truth(national_run[0], model_performance)
+    print(perf)
+    scores = perf["scores"]
+    assert scores["n"] == 5470 and scores["positives"] == 14
+    assert scores["roc_auc"] == pytest.approx(SAMPLE_AUC, abs=0.01)
+    assert scores["average_precision"] == pytest.approx(SAMPLE_AP, abs=0.03)
+    table = {(r["capacity_per_100k"], r["ranking"]): r for r in perf["capacity"]}
+    for (capacity, ranking), found in SAMPLE_FOUND.items():
+        assert table[(capacity, ranking)]["carriers_found"] == found, (capacity, ranking)

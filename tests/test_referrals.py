@@ -34,9 +34,9 @@ def test_first_run_lists_every_referral_once_as_new_and_ranked(output_runs):
         assert clinic["rank"].to_list() == list(range(1, clinic.height + 1))
         tiers = clinic["priority"].to_list()
         assert tiers == sorted(tiers, key=lambda t: t != "high")  # high first
-        for tier in set(tiers):  # no model scores yet: untreated LDL decides within a tier
-            ldl = clinic.filter(pl.col("priority") == tier)["untreated_ldl_estimate"].to_list()
-            assert ldl == sorted(ldl, reverse=True)
+        for tier in set(tiers):  # the model's probability ranks within a tier
+            p = clinic.filter(pl.col("priority") == tier)["fh_probability"].to_list()
+            assert None not in p and p == sorted(p, reverse=True)
     assert "person_id" not in lists.columns and "lipid_clinic_id" not in lists.columns
 
 
@@ -149,6 +149,7 @@ def test_model_scores_decide_and_rank_when_present(output_runs, tmp_path):
     con = connect(store)
     try:
         con.execute("delete from referral_history")
+        con.execute("delete from model_scores")  # this test's own scores replace the model's
         as_of = con.execute("select max(as_of) from screening_results").fetchall()[0][0]
         mid = con.execute(
             "select person_id, referral from screening_results where lipid_clinic_id = "
