@@ -1,4 +1,4 @@
-"""Command line: `fh-screening demo | run | train | synth | criteria-doc`.
+"""Command line: `fh-screening demo | run | serve | train | synth | criteria-doc`.
 
 `demo` and `run` go through the Prefect flows (a temporary local Prefect API starts by
 itself when none is configured); `run --no-prefect` calls the same pipeline steps
@@ -108,6 +108,23 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                          people_per_region=args.people, seed=args.seed, regions=regions)
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Serve the regional and national deployments against the configured Prefect API
+    (`PREFECT_API_URL`, e.g. a local `prefect server start`) until interrupted."""
+    home = Path(args.home)
+    prefect_environment(home)
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        # Without a server Prefect would start a temporary one that dies with this process
+        # and whose UI nobody can open: refuse instead.
+        raise ConfigError("serve needs a Prefect server: start one (`prefect server start`) "
+                          "and set PREFECT_API_URL, e.g. http://127.0.0.1:4200/api")
+    from flows.deployments import serve_deployments
+
+    serve_deployments(home, Path(args.extract_root), limit=args.limit)
+
+
 def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
     from fh_screening.synth import write_samples
 
@@ -152,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-prefect", action="store_true",
                        help="train directly instead of through the Prefect flow")
 
+    serve = sub.add_parser(
+        "serve", help="serve the scheduled Prefect deployments (one per region, one national) "
+                      "against the configured Prefect API; runs until interrupted")
+    serve.add_argument("--extract-root", default=str(SAMPLES_DIR),
+                       help="folder with one sub-folder of extracts per region "
+                            "(default: %(default)s; per-region overrides in "
+                            "config/deployments.toml)")
+    serve.add_argument("--limit", type=int, default=4,
+                       help="flow runs executed at once by this process (default: %(default)s)")
+
     sub.add_parser("criteria-doc", help="regenerate docs/criteria.md from the thresholds")
 
     synth = sub.add_parser("synth", help="write synthetic regional extracts")
@@ -174,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             card = cmd_train(args)
             print(f"model {card['version']} written to {Path(args.models_dir) / card['version']}"
                   f" (selected: {card['selected']['kind']}); it is now models/CURRENT")
+        elif args.command == "serve":
+            cmd_serve(args)
         elif args.command == "criteria-doc":
             from fh_screening.criteria_doc import write
 
@@ -191,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "ValidationFailed":
             print(f"fh-screening: {exc}", file=sys.stderr)
             return 3
+        # A national run where some regions failed (the others' outputs were written).
+        if type(exc).__name__ == "RegionsFailed":
+            print(f"fh-screening: {exc}", file=sys.stderr)
+            return 4
         raise
     return 0
 

@@ -28,6 +28,7 @@ from fh_screening.criteria import run_criteria, threshold_params
 from fh_screening.faults import checkpoint
 from fh_screening.i18n import DEFAULT_LANGUAGE, catalogue
 from fh_screening.ingest import ingest_region
+from fh_screening.lineage import build_lineage
 from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import attach_vault_read_only, load_key
@@ -150,8 +151,11 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                            "gp_reports": counts.gp_reports, "cascade": counts.cascade,
                            "family_letters": counts.family_letters, "language": language,
                            "files": counts.files}
+                lineage = build_lineage(con, run_dir=ws.output_dir / run_id, regions=regions,
+                                        code_version=version, output_files=counts.files)
                 full = {"run_id": run_id, "as_of": as_of.isoformat(), "regions": regions,
-                        "code_version": version, **summary, "outputs": outputs}
+                        "code_version": version, **summary, "outputs": outputs,
+                        "lineage": lineage}
                 write_private(tmp / "run_summary.json",
                               json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
             # A kill from here to the commit leaves a complete folder without its registry
@@ -159,11 +163,11 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
             checkpoint("output.renamed")
             con.execute("delete from runs where run_id = ?", [run_id])
             con.execute(
-                "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?)",
+                "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?)",
                 [run_id, "national" if len(regions) > 1 else regions[0], as_of,
                  json.dumps({"regions": regions}), version, summary.get("model_version"),
                  json.dumps(outputs, sort_keys=True), datetime.now(), datetime.now(),
-                 str(ws.output_dir / run_id)])
+                 str(ws.output_dir / run_id), json.dumps(lineage, sort_keys=True)])
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

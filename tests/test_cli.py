@@ -86,3 +86,13 @@ def test_missing_model_is_a_clear_error_before_any_work(tmp_path):
     assert f"no model folder at {tmp_path / 'no-model'}" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "store.duckdb").exists() and not (tmp_path / "output").exists()
+
+
+def test_serve_without_a_prefect_server_is_a_clear_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(GX_ANALYTICS_ENABLED="false", PREFECT_HOME=str(tmp_path / "prefect"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "fh_screening.cli", "--home", str(tmp_path), "serve"],
+        capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert "serve needs a Prefect server" in proc.stderr and "PREFECT_API_URL" in proc.stderr

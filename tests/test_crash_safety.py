@@ -82,6 +82,12 @@ def output_state(ws: Workspace) -> dict[str, bytes]:
              if p.is_file()}
     summary = json.loads(files.pop("run_summary.json"))
     summary.pop("ingest")  # what this particular run ingested (the rest was before a crash)
+    # Lineage: the same input files, checksums and row counts, but ingested at other times
+    # (across the crashes) into another workspace folder than the reference run's.
+    lineage = summary["lineage"]
+    assert lineage.pop("output_dir") == str(folder.resolve())
+    for source in lineage["inputs"]:
+        assert source.pop("ingested_at")
     files["run_summary.json"] = json.dumps(summary, sort_keys=True).encode()
     return files
 

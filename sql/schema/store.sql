@@ -136,3 +136,8 @@ create table if not exists model_scores (
     model_version    varchar not null,
     as_of            date    not null
 );
+
+-- Lineage of each run (fh_screening/lineage.py): input files with checksums, config hash,
+-- code and model version, output paths, as JSON. Added after the first release, so stores
+-- created before it gain the column here.
+alter table runs add column if not exists lineage varchar;
