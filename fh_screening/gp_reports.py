@@ -19,13 +19,14 @@ import polars as pl
 
 from fh_screening.charts import LdlPoint, ldl_history_svg
 from fh_screening.html_tables import template_env
-from fh_screening.i18n import Translator
+from fh_screening.i18n import Translator, model_reason_text
 from fh_screening.outputs import safe_file_name, write_private
 from fh_screening.store import query_sql
 
 
 def reason_texts(p: dict[str, Any], t: Translator) -> list[str]:
-    """Why the patient was flagged, one plain sentence per rule set that fired."""
+    """Why the patient was flagged, one plain sentence per rule set that fired, then the
+    risk model's reasons (stored as data) in the report's language."""
     n = t.number
     texts = []
     if p["ldl_rule_met"]:
@@ -47,7 +48,8 @@ def reason_texts(p: dict[str, Any], t: Translator) -> list[str]:
                        reduction=round(100 * p["index_treatment_reduction"])))
     if p["index_ldl_method"] in ("friedewald", "sampson"):
         texts.append(t(f"reason.method_{p['index_ldl_method']}"))
-    texts += [t("reason.model", reason=r) for r in p["model_reasons"] or []]
+    texts += [t("reason.model", reason=model_reason_text(r, t))
+              for r in p["model_reasons"] or []]
     return texts
 
 

@@ -201,50 +201,11 @@ def out_of_fold(kind: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, see
 # ---------------------------------------------------------------------------------------
 # Reasons: the features that raised this person's probability most
 # ---------------------------------------------------------------------------------------
-# Plain words per feature, for the value the person has. {v} is the value.
-FEATURE_TEXT: dict[str, Callable[[float], str]] = {
-    "age_at_index": lambda v: f"age {v:.0f} at the index sample",
-    "male": lambda v: "male" if v else "female",
-    "index_untreated_ldl": lambda v: f"untreated LDL {v:.1f} mmol/L at the index sample",
-    "max_untreated_ldl": lambda v: f"highest untreated LDL {v:.1f} mmol/L",
-    "mean_untreated_ldl": lambda v: f"untreated LDL averages {v:.1f} mmol/L",
-    "max_measured_ldl": lambda v: f"highest measured LDL {v:.1f} mmol/L",
-    "ldl_slope_per_year": lambda v: f"LDL changing {v:+.2f} mmol/L per year",
-    "ldl_history_years": lambda v: f"{v:.0f} years of LDL history",
-    "age_at_max_ldl": lambda v: f"highest LDL measured at age {v:.0f}",
-    "ldl_samples": lambda v: f"{v:.0f} LDL samples",
-    "max_untreated_tc": lambda v: f"highest untreated total cholesterol {v:.1f} mmol/L",
-    "median_hdl": lambda v: f"HDL {v:.1f} mmol/L",
-    "median_triglycerides": lambda v: f"triglycerides {v:.1f} mmol/L (not the high "
-                                      "triglycerides of a secondary cause)",
-    "treated_at_index": lambda v: ("on lipid-lowering treatment at the index sample" if v
-                                   else "untreated at the index sample"),
-    "ever_treated": lambda v: "has had lipid-lowering treatment" if v else "never treated",
-    "max_treatment_reduction": lambda v: f"treatment strong enough to lower LDL {100 * v:.0f} %",
-    "high_tsh": lambda v: "high TSH" if v else "normal thyroid tests",
-    "low_albumin": lambda v: "low albumin" if v else "normal albumin",
-    "cholestasis": lambda v: "signs of cholestasis" if v else "no sign of cholestasis",
-    "very_high_triglycerides": lambda v: ("very high triglycerides" if v
-                                          else "triglycerides not very high"),
-    "premature_chd": lambda v: ("premature coronary heart disease" if v
-                                else "no premature coronary heart disease"),
-    "premature_other_vascular": lambda v: ("premature cerebral or peripheral vascular disease"
-                                           if v else "no premature vascular disease"),
-    "first_degree_relatives": lambda v: f"{v:.0f} first-degree relatives known",
-    "fdr_premature_chd": lambda v: ("a first-degree relative with premature coronary "
-                                    "heart disease" if v else "no relative with early CHD"),
-    "fdr_ldl_above_p95": lambda v: ("a first-degree relative with LDL above the 95th "
-                                    "percentile" if v else "relatives' LDL not above the 95th "
-                                    "percentile"),
-    "child_ldl_above_p95": lambda v: ("a child with LDL above the 95th percentile" if v
-                                      else "children's LDL not raised"),
-    "fdr_known_fh": lambda v: ("a first-degree relative diagnosed with FH" if v
-                               else "no first-degree relative with FH"),
-    "sdr_known_fh": lambda v: ("a second-degree relative diagnosed with FH" if v
-                               else "no second-degree relative with FH"),
-    "fdr_max_untreated_ldl": lambda v: f"a first-degree relative's untreated LDL {v:.1f} mmol/L",
-    "fdr_with_ldl": lambda v: f"{v:.0f} first-degree relatives with LDL measured",
-}
+# A reason is stored as data, not words: which feature, the person's value, and the odds
+# ratio (how much the odds fall when that feature is reset to the population median).
+# fh_screening/i18n.py words it in the reader's language when the outputs are written.
+REASON_DTYPE = pl.List(pl.Struct({"feature": pl.String, "value": pl.Float64,
+                                  "odds_ratio": pl.Float64}))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -265,20 +226,21 @@ def contributions(model: Any, X: np.ndarray, reference: np.ndarray) -> np.ndarra
     return out
 
 
-def reason_texts(names: list[str], X: np.ndarray, contrib: np.ndarray, top: int = 3,
-                 min_odds_ratio: float = 1.1) -> list[list[str]]:
-    """The top features that raised each person's odds, in plain words with the odds
-    ratio; features that raised them by less than `min_odds_ratio` are not worth reading."""
+def top_reasons(names: list[str], X: np.ndarray, contrib: np.ndarray, top: int = 3,
+                min_odds_ratio: float = 1.1) -> list[list[dict[str, Any]]]:
+    """The top features that raised each person's odds, as {feature, value, odds_ratio}
+    (largest first); features that raised them by less than `min_odds_ratio` are not
+    worth reading."""
     out = []
     for row, c in zip(X, contrib, strict=True):
         order = np.argsort(-c, kind="stable")[:top]
-        texts = []
+        reasons = []
         for j in order:
             if c[j] < math.log(min_odds_ratio) or not np.isfinite(row[j]):
                 continue
-            texts.append(f"{FEATURE_TEXT[names[j]](float(row[j]))} "
-                         f"(odds x{math.exp(c[j]):.1f})")
-        out.append(texts)
+            reasons.append({"feature": names[j], "value": float(row[j]),
+                            "odds_ratio": float(math.exp(c[j]))})
+        out.append(reasons)
     return out
 
 
@@ -414,14 +376,14 @@ def score_run(con: duckdb.DuckDBPyConnection, model: LoadedModel, *, as_of: date
     prob = model.estimator.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
     # Reasons only where a clinician will read them: above the floor for explanations.
     explain = np.flatnonzero(prob >= params["model_explain_probability_at_least"])
-    reasons: list[list[str]] = [[] for _ in range(len(X))]
+    reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(X))]
     if len(explain):
         contrib = contributions(model.estimator, X[explain], model.reference)
-        for i, texts in zip(explain, reason_texts(names, X[explain], contrib), strict=True):
-            reasons[i] = texts
+        for i, found in zip(explain, top_reasons(names, X[explain], contrib), strict=True):
+            reasons[i] = found
     frame = pl.DataFrame({
         "person_id": features["person_id"], "fh_probability": prob,
-        "model_reasons": pl.Series(reasons, dtype=pl.List(pl.String)),
+        "model_reason_features": pl.Series(reasons, dtype=REASON_DTYPE),
     })
     con.register("model_probabilities", frame)
     try:

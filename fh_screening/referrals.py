@@ -5,6 +5,9 @@ Who is listed, in which order, and whether a person already referred comes back
 ('re-referral') is decided in `sql/outputs/referral_list.sql` with the rule in
 `config/thresholds.toml` ([referral] rerefer_ldl_rise_at_least). This module writes the
 files and records what was sent in `referral_history`, which the next run reads.
+
+The lists are in English (their headings and the rules' reasons are); the risk model's
+reasons, stored as data, are worded from the English catalogue (`fh_screening/i18n.py`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ import duckdb
 import polars as pl
 
 from fh_screening.html_tables import Col, render_table_page
+from fh_screening.i18n import Translator, model_reason_text
 from fh_screening.outputs import safe_file_name, write_private
 from fh_screening.sheets import csv_text, xlsx_bytes
 from fh_screening.store import query_sql
 
-INTERNAL_COLUMNS = ("person_id", "index_id", "relative_id", "lipid_clinic_id")
+INTERNAL_COLUMNS = ("person_id", "index_id", "relative_id", "lipid_clinic_id",
+                    "model_reasons")
+LIST_LANGUAGE = "en"
 TIER_ORDER = ("high", "standard")
 
 # The triage page shows the list in fewer, denser columns than the CSV/XLSX.
@@ -54,6 +60,16 @@ def public(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.drop([c for c in INTERNAL_COLUMNS if c in frame.columns])
 
 
+def with_reason_text(frame: pl.DataFrame, t: Translator) -> pl.DataFrame:
+    """`reasons` as one text: the rules' reasons, then the model's in words
+    ("risk model: ..."), separated by '; '."""
+    texts = ["; ".join([*(rules or []),
+                        *(t("reason.model", reason=model_reason_text(r, t)) for r in model or [])])
+             for rules, model in zip(frame["reasons"].to_list(),
+                                     frame["model_reasons"].to_list(), strict=True)]
+    return frame.with_columns(pl.Series("reasons", texts, dtype=pl.String))
+
+
 def tier_sheets(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """One sheet per priority tier, high first; every known tier gets a sheet."""
     present = [t for t in frame["priority"].unique().to_list() if t not in TIER_ORDER]
@@ -64,7 +80,8 @@ def tier_sheets(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
 def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
                     code_version: str) -> ReferralOutput:
     run_id, as_of = params["run_id"], params["as_of"]
-    referrals = query_sql(con, "outputs/referral_list", params).pl()
+    referrals = with_reason_text(query_sql(con, "outputs/referral_list", params).pl(),
+                                 Translator(LIST_LANGUAGE))
     result = ReferralOutput({}, int((referrals["status"] == "re-referral").sum()), [])
     for (clinic,), frame in referrals.group_by("lipid_clinic_id", maintain_order=True):
         rows = public(frame)

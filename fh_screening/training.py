@@ -26,6 +26,7 @@ from fh_screening.evaluate import load_truth
 from fh_screening.model import (
     ARTIFACT_FORMAT,
     MODEL_NAME,
+    REASON_DTYPE,
     build_features,
     feature_matrix,
     feature_names,
@@ -144,7 +145,7 @@ def _priority(frame: pl.DataFrame, prob: np.ndarray, thresholds: dict[str, Any])
             "person_id", "region", "flagged", "tier", "exclusions"))
         con.register("model_probabilities", scored.select(
             "person_id", fh_probability="probability",
-            model_reasons=pl.lit([], dtype=pl.List(pl.String))))
+            model_reason_features=pl.lit([], dtype=REASON_DTYPE)))
         run_sql(con, "model/priority", {**threshold_params({"model": thresholds}),
                                         "regions": scored["region"].unique().to_list(),
                                         "as_of": date(2000, 1, 1), "model_version": "eval"})

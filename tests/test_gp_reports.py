@@ -4,6 +4,7 @@ patients, no internals, Danish by default and English on request, a chart per pa
 from __future__ import annotations
 
 import re
+import string
 from datetime import date
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from fh_screening.config import load_thresholds
 from fh_screening.criteria import threshold_params
 from fh_screening.gp_reports import write_gp_reports
-from fh_screening.i18n import Translator
+from fh_screening.i18n import Translator, catalogue
 from fh_screening.privacy import attach_vault_read_only, load_key
 from fh_screening.store import connect, run_sql
 
@@ -107,3 +108,35 @@ def test_english_from_the_same_template(output_runs, tmp_path):
     assert "Index LDL 5.5 mmol/L on 2023-12-18" in row and "65 years, man" in row
     assert "<li>Refer to the lipid clinic (high priority).</li>" in row
     assert "Høj" not in html and "mmol/L den" not in html
+
+
+def _english_model_fragments() -> set[str]:
+    """The fixed words of every English model-reason string (between placeholders) that
+    no Danish string contains."""
+    en, da = catalogue("en"), catalogue("da")
+    danish = " ".join(da.values())
+    fragments = set()
+    for key, text in en.items():
+        if key.split(".")[0] in ("feature", "model") or key == "reason.model":
+            for literal, *_ in string.Formatter().parse(text):
+                part = literal.strip(" ()")
+                if len(part) >= 6 and part not in danish:
+                    fragments.add(part)
+    return fragments
+
+
+def test_danish_reports_give_the_model_reasons_in_danish(r1_reports):
+    """The model's reasons follow the report's language: every one is Danish (decimal
+    comma), and no English reason text is anywhere in the Danish reports."""
+    reasons = [r for html in r1_reports.values()
+               for r in re.findall(r"<li>(risikomodel: [^<]+)</li>", html)]
+    assert len(reasons) >= 10
+    for reason in reasons:
+        assert reason.endswith("højere odds)"), reason
+        assert not re.search(r"\d\.\d", reason), reason
+    fragments = _english_model_fragments()
+    assert {"raises the odds about", "untreated LDL averages", "risk model:"} <= fragments
+    for practice, html in r1_reports.items():
+        found = sorted(f for f in fragments if f in html)
+        assert not found, (practice, found)
+        assert "odds x" not in html and "-fold" not in html

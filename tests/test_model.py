@@ -22,6 +22,7 @@ from fh_screening.model import (
     CARD_FILE,
     MODEL_FILE,
     MODELS_DIR,
+    REASON_DTYPE,
     ModelError,
     build_features,
     check_features,
@@ -31,8 +32,8 @@ from fh_screening.model import (
     fit_model,
     load_model,
     load_model_ref,
-    reason_texts,
     save_model,
+    top_reasons,
 )
 from fh_screening.store import run_sql
 
@@ -81,10 +82,11 @@ def test_priority_tiers_worked_example(con):
         ) t(person_id, region, flagged, tier, exclusions)""")
     con.execute("insert into model_scores values ('p7', 'other', 0.9, [], 'high', true, 'v0', "
                 "'2026-01-01'), ('p6', 'r', 0.9, [], 'high', true, 'old', '2026-01-01')")
+    reason = {"feature": "fdr_known_fh", "value": 1.0, "odds_ratio": 2.5}
     probs = pl.DataFrame({"person_id": ["p1", "p2", "p3", "p4", "p5", "p6"],
                           "fh_probability": [0.9, 0.01, 0.01, 0.6, 0.2, 0.1],
-                          "model_reasons": [[], [], [], ["x"], [], []]},
-                         schema_overrides={"model_reasons": pl.List(pl.String)})
+                          "model_reason_features": [[], [], [], [reason], [], []]},
+                         schema_overrides={"model_reason_features": REASON_DTYPE})
     con.register("model_probabilities", probs)
     run_sql(con, "model/priority", {**params, "regions": ["r"], "as_of": date(2026, 6, 30),
                                     "model_version": "v1"})
@@ -95,16 +97,64 @@ def test_priority_tiers_worked_example(con):
                    "p7": ("high", True)}
     assert con.execute("select count(*) from model_scores where model_version = 'v1'"
                        ).fetchall()[0][0] == 6
+    assert con.execute("select model_reason_features from model_scores where person_id = "
+                       "'p4'").fetchall() == [([reason],)]
 
 
-def test_reason_texts_worked_example():
+def test_top_reasons_worked_example():
     names = ["index_untreated_ldl", "male", "fdr_known_fh"]
     X = np.array([[7.2, 1.0, 1.0]])
     contrib = np.array([[math.log(4.0), math.log(1.05), math.log(2.5)]])
-    # Sorted by contribution; the male feature (odds x1.05) is below the 1.1 floor.
-    assert reason_texts(names, X, contrib) == [[
-        "untreated LDL 7.2 mmol/L at the index sample (odds x4.0)",
-        "a first-degree relative diagnosed with FH (odds x2.5)"]]
+    # Sorted by contribution; the male feature (odds ratio 1.05) is below the 1.1 floor.
+    # Stored as data; tests/test_i18n.py checks the words.
+    assert top_reasons(names, X, contrib) == [[
+        {"feature": "index_untreated_ldl", "value": 7.2, "odds_ratio": pytest.approx(4.0)},
+        {"feature": "fdr_known_fh", "value": 1.0, "odds_ratio": pytest.approx(2.5)}]]
+
+
+def test_a_store_with_text_reasons_is_migrated(tmp_path):
+    """Stores from before reasons became data had `model_reasons varchar[]` (English
+    sentences): connecting replaces it by `model_reason_features`, and scoring works."""
+    import duckdb
+
+    from fh_screening.store import connect
+
+    path = tmp_path / "old.duckdb"
+    old = duckdb.connect(str(path))
+    old.execute("""create table model_scores (person_id varchar not null primary key,
+        region varchar not null, fh_probability double not null,
+        model_reasons varchar[] not null, priority_tier varchar, refer boolean not null,
+        model_version varchar not null, as_of date not null)""")
+    old.execute("insert into model_scores values ('p0', 'r', 0.3, "
+                "['untreated LDL 7.2 mmol/L at the index sample (odds x4.0)'], 'standard', "
+                "true, 'v0', '2026-01-01')")
+    old.close()
+    con = connect(path)
+    try:
+        columns = [c for c, in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_name = 'model_scores'").fetchall()]
+        assert "model_reasons" not in columns and "model_reason_features" in columns
+        assert con.execute("select person_id, model_reason_features from model_scores"
+                           ).fetchall() == [("p0", None)]
+        con.execute("create table screening_results as select 'p1' as person_id, "
+                    "'r' as region, true as flagged, 'standard' as tier, "
+                    "[]::varchar[] as exclusions")
+        con.register("model_probabilities", pl.DataFrame(
+            {"person_id": ["p1"], "fh_probability": [0.2],
+             "model_reason_features": [[{"feature": "male", "value": 1.0,
+                                         "odds_ratio": 1.2}]]},
+            schema_overrides={"model_reason_features": REASON_DTYPE}))
+        run_sql(con, "model/priority", {**threshold_params(load_thresholds()),
+                                        "regions": ["r"], "as_of": date(2026, 6, 30),
+                                        "model_version": "v1"})
+        assert con.execute("select person_id, priority_tier, model_reason_features "
+                           "from model_scores").fetchall() == [
+            ("p1", "standard", [{"feature": "male", "value": 1.0, "odds_ratio": 1.2}])]
+    finally:
+        con.close()
+    con = connect(path)  # idempotent: a second connection changes nothing
+    con.close()
 
 
 def test_contributions_of_a_logistic_model_are_its_coefficient_times_change(toy):

@@ -154,7 +154,8 @@ def test_run_scores_everyone_with_the_current_model(national_run):
             "select count(*), count(m.person_id), count(*) filter (where m.refer), "
             "count(*) filter (where m.refer and len(s.exclusions) > 0), "
             "count(*) filter (where m.refer <> (m.priority_tier is not null)), "
-            "count(*) filter (where m.fh_probability >= 0.02 and len(m.model_reasons) = 0), "
+            "count(*) filter (where m.fh_probability >= 0.02 "
+            "and len(m.model_reason_features) = 0), "
             "count(*) filter (where s.flagged and len(s.exclusions) = 0 and not m.refer) "
             "from screening_results s left join model_scores m using (person_id)"
         ).fetchall()[0]

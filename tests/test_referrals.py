@@ -13,7 +13,9 @@ import pytest
 
 from fh_screening.config import load_thresholds
 from fh_screening.criteria import threshold_params
+from fh_screening.i18n import Translator
 from fh_screening.privacy import attach_vault_read_only, load_key
+from fh_screening.referrals import with_reason_text
 from fh_screening.store import connect, query_sql, run_sql
 from tests.conftest import RAISED_CLEARLY, RAISED_SLIGHTLY
 
@@ -158,22 +160,31 @@ def test_model_scores_decide_and_rank_when_present(output_runs, tmp_path):
         referred = [p for p, r in mid if r]
         not_referred = [p for p, r in mid if not r]
         dropped, added = referred[1], not_referred[0]
-        rows = [(p, "midtjylland", 0.9 - i / 100, ["LDL far above peers"], "standard", True,
+        ldl = {"feature": "mean_untreated_ldl", "value": 7.64, "odds_ratio": 77.1}
+        chd = {"feature": "fdr_premature_chd", "value": 1.0, "odds_ratio": 3.2}
+        rows = [(p, "midtjylland", 0.9 - i / 100, [ldl], "standard", True,
                  "test-1", as_of) for i, p in enumerate(referred) if p != dropped]
         rows.append((dropped, "midtjylland", 0.05, [], None, False, "test-1", as_of))
-        rows.append((added, "midtjylland", 0.95, ["premature CHD in two relatives"], "high",
-                     True, "test-1", as_of))
-        con.executemany("insert into model_scores values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        rows.append((added, "midtjylland", 0.95, [chd, ldl], "high", True, "test-1", as_of))
+        con.executemany("insert into model_scores (person_id, region, fh_probability, "
+                        "model_reason_features, priority_tier, refer, model_version, as_of) "
+                        "values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         attach_vault_read_only(con, output_runs.ws.vault_path)
         params = {**threshold_params(load_thresholds()), "run_id": "m1", "as_of": as_of}
         run_sql(con, "outputs/triage", params)
-        listed = query_sql(con, "outputs/referral_list", params).pl().filter(
+        listed = with_reason_text(query_sql(con, "outputs/referral_list", params).pl(),
+                                  Translator("en")).filter(
             pl.col("lipid_clinic_id") == "MID-LK1")
     finally:
         con.close()
     assert listed["person_id"].to_list() == [added, *[p for p in referred if p != dropped]]
     assert listed["priority"].to_list()[:2] == ["high", "standard"]
     assert listed["fh_probability"].to_list()[:2] == [0.95, 0.9]
-    assert listed["reasons"][0].split("; ")[-1] == "risk model: premature CHD in two relatives"
-    assert listed["reasons"][1].endswith("; risk model: LDL far above peers")
+    # the model's reasons, worded from the English catalogue, after the rules' reasons
+    assert listed["reasons"][0].split("; ")[-2:] == [
+        "risk model: a first-degree relative with premature coronary heart disease "
+        "(raises the odds about 3-fold)",
+        "risk model: untreated LDL averages 7.6 mmol/L (raises the odds more than 50-fold)"]
+    assert listed["reasons"][1].endswith(
+        "; risk model: untreated LDL averages 7.6 mmol/L (raises the odds more than 50-fold)")
     assert key.pseudonym(listed["cpr"][0].replace("-", "")) == added

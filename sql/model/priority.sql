@@ -1,5 +1,5 @@
 -- The priority tier combines the rule sets and the model's probability
--- (model_probabilities: person_id, fh_probability, model_reasons, registered by
+-- (model_probabilities: person_id, fh_probability, model_reason_features, registered by
 -- fh_screening/model.py). Nobody with an exclusion (known FH, positive genetic test, a
 -- secondary cause) is referred, whatever the model says. Otherwise:
 --   high      rules tier high (DLCN definite or untreated LDL >= the high-priority cut-off)
@@ -10,12 +10,13 @@
 -- removes someone a rule flagged (the rules stay the clinically recognised floor).
 delete from model_scores where region in (select unnest($regions));
 
-insert into model_scores
+-- By name: a store migrated from the text reasons has its columns in another order.
+insert into model_scores by name
 select
     s.person_id,
     s.region,
     m.fh_probability,
-    m.model_reasons,
+    m.model_reason_features,
     case
         when len(s.exclusions) > 0 then null
         when s.tier = 'high' or m.fh_probability >= $model_high_probability_at_least then 'high'

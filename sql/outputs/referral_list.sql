@@ -75,9 +75,9 @@ final as (
         coalesce(s.simon_broome, 'not met') as simon_broome,
         case when s.medped_met then 'met' else 'not met' end as medped,
         array_to_string(s.flagged_by, ', ') as flagged_by,
-        array_to_string(list_concat(s.reasons, list_transform(s.model_reasons,
-                                                           lambda r: 'risk model: ' || r)),
-                        '; ') as reasons,
+        -- the rules' reasons; fh_screening/referrals.py adds the model's (model_reasons,
+        -- data) in words and joins them into one text
+        s.reasons,
         case when len(s.exclusions) > 0 then 'found: ' || array_to_string(s.exclusions, '; ')
         else printf('none found within %d days of the index sample: TSH %s; albumin %s; ALP %s; bilirubin %s; triglycerides %s; no FH diagnosis (E78.0); genetic test %s',
                $secondary_causes_window_days,
@@ -93,6 +93,7 @@ final as (
                case when s.fdr_known_fh then '; a first-degree relative has known FH'
                     when s.sdr_known_fh then '; a second-degree relative has known FH'
                     else '; none with known FH' end) as relatives_known,
+        s.model_reasons,
         s.person_id
     from candidates s
     join vault.identity i using (person_id)

@@ -1,6 +1,7 @@
 -- The referral decision and priority every output uses: the risk model's (model_scores,
 -- scored for the same as-of date) where it scored the person, else the rules'
 -- (screening_results.referral and .tier). Works whether model_scores is empty or filled.
+-- model_reasons are data (feature, value, odds ratio), worded by the writer of each output.
 create or replace temp table out_triage as
 with final as (
     select
@@ -12,7 +13,9 @@ with final as (
             else m.priority_tier
         end as priority_tier,
         m.fh_probability,
-        coalesce(m.model_reasons, []::varchar[]) as model_reasons,
+        coalesce(m.model_reason_features,
+                 []::struct(feature varchar, value double, odds_ratio double)[])
+            as model_reasons,
         m.model_version
     from screening_results s
     left join model_scores m on m.person_id = s.person_id and m.as_of = s.as_of

@@ -126,11 +126,14 @@ create table if not exists referral_history (
 -- replacing the rows of the screened regions). priority_tier combines the rule sets and
 -- the probability (docs/model.md): 'high', 'standard', or null when not to be referred;
 -- refer is the final referral decision (rules or model, and no exclusion).
+-- model_reason_features: the features that raised the probability most, as data
+-- (feature name, the person's value, odds ratio); the outputs word them in the reader's
+-- language (fh_screening/i18n.py).
 create table if not exists model_scores (
     person_id        varchar not null primary key,
     region           varchar not null,
     fh_probability   double  not null,
-    model_reasons    varchar[] not null,
+    model_reason_features struct(feature varchar, value double, odds_ratio double)[] not null,
     priority_tier    varchar,
     refer            boolean not null,
     model_version    varchar not null,
@@ -141,3 +144,10 @@ create table if not exists model_scores (
 -- code and model version, output paths, as JSON. Added after the first release, so stores
 -- created before it gain the column here.
 alter table runs add column if not exists lineage varchar;
+
+-- Model reasons were stored as English sentences (model_reasons varchar[]) before they
+-- became data; stores from then gain the new column and lose the old one. Their rows are
+-- replaced the next time the model scores the region (until then: no model reasons).
+alter table model_scores add column if not exists
+    model_reason_features struct(feature varchar, value double, odds_ratio double)[];
+alter table model_scores drop column if exists model_reasons;
