@@ -223,10 +223,17 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, dialect: RegionDialec
     )
     accepted = con.execute("select count(*) from raw_read").fetchall()[0][0]
     rejected = con.execute("select count(*) from csv_rejects").fetchall()[0][0]
-    # DuckDB keeps file order; the i-th accepted row is the i-th data row not rejected.
+    if not rejected:
+        # DuckDB keeps file order: the i-th row read is data row i (the common case, and
+        # no second copy of a national lab file).
+        con.execute("create or replace temp view raw_stage as "
+                    "select *, rowid + 1 as _row from raw_read")
+        return header, accepted
+    # The i-th accepted row is the i-th data row not rejected (`raw_stage` stays a view,
+    # whichever way the file was read).
     con.execute(
         """
-        create or replace temp table raw_stage as
+        create or replace temp table raw_numbered as
         with rows as (
             select r.range + 1 as _row from range($n) r
             where r.range + 1 not in (select _row from csv_rejects)
@@ -235,28 +242,36 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, dialect: RegionDialec
         """,
         {"n": accepted + rejected},
     )
+    con.execute("create or replace temp view raw_stage as select * from raw_numbered")
     return header, accepted + rejected
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], int]:
+    # A view, not a copy: Parquet is cheap to read again, and a national lab file would
+    # otherwise sit in memory twice. Views take no parameters, so the path (ours, from the
+    # extract folder listing) is a quoted literal.
+    literal = "'" + str(path).replace("'", "''") + "'"
     try:
         con.execute(
-            "create or replace temp table raw_stage as "
+            "create or replace temp view raw_stage as "
             "select * exclude (file_row_number), file_row_number + 1 as _row "
-            "from read_parquet($p, file_row_number=true)", {"p": str(path)})
+            f"from read_parquet({literal}, file_row_number=true)")
+        header = [d[0] for d in con.execute("select * from raw_stage limit 0").description]
+        rows = con.execute("select count(*) from raw_stage").fetchall()[0][0]
     except duckdb.Error as exc:
         raise IngestError(f"{path}: cannot be read as Parquet: {exc}") from exc
     con.execute("create or replace temp table csv_rejects (_row bigint, column_name varchar, "
                 "error_type varchar, error_message varchar, csv_line varchar)")
-    header = [d[0] for d in con.execute("select * from raw_stage limit 0").description]
     header.remove("_row")
-    rows = con.execute("select count(*) from raw_stage").fetchall()[0][0]
     return header, rows
 
 
 def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str,
-                     header: list[str], path: Path) -> None:
-    """View `stg`: canonical names, text values, `_row`, and `_raw` JSON without CPRs."""
+                     header: list[str], path: Path) -> str:
+    """View `stg`: canonical names, text values and `_row`; view `stg_cprs`: every CPR
+    field. Returns the SQL expression of a staged row as JSON without its CPR columns
+    (over `raw_stage`), which only quarantined rows need: building it for every row of a
+    national lab file would cost more than parsing it."""
     mapping = dialect.columns.get(table, {})
     # Every column the dialect names must be there (a file without its unit column does
     # not match its dialect), and so must the ones the table cannot do without.
@@ -275,12 +290,24 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
         source = mapping.get(canonical)
         value = f"cast({quote_ident(source)} as varchar)" if source in header else "null"
         select.append(f"{value}::varchar as {canonical}")
-    raw_fields = [c for c in header if c not in {mapping.get(k) for k in CPR_COLUMNS}]
-    raw = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': cast({quote_ident(c)} as varchar)"
-                    for c in raw_fields)
     select.append("_row")
-    select.append(f"to_json({{{raw}}})::varchar as _raw" if raw else "null::varchar as _raw")
     con.execute(f"create or replace temp view stg as select {', '.join(select)} from raw_stage")
+    cprs = [c for c in CPR_COLUMNS if c in SOURCE_COLUMNS[table]]
+    con.execute("create or replace temp view stg_cprs as "
+                + (" union all ".join(f"select {c} as raw from stg" for c in cprs)
+                   or "select null::varchar as raw limit 0"))
+    raw_fields = [c for c in header if c not in {mapping.get(k) for k in CPR_COLUMNS}]
+    raw = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': cast(r.{quote_ident(c)} as varchar)"
+                    for c in raw_fields)
+    return f"to_json({{{raw}}})::varchar" if raw else "null::varchar"
+
+
+def _temp_object_kinds(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """'view' and/or 'table' where a temporary object of that name exists."""
+    return [kind for kind, in con.execute(
+        "select 'view' from duckdb_views() where temporary and view_name = $n "
+        "union all select 'table' from duckdb_tables() where temporary and table_name = $n",
+        {"n": name}).fetchall()]
 
 
 Validator = Callable[[duckdb.DuckDBPyConnection, str, str], dict]
@@ -308,12 +335,17 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
     else:
         header, rows_in_file = _stage_parquet(con, path)
         date_format, ts_format, decimal_comma = ISO_DATE, ISO_TIMESTAMP, False
-    _create_stg_view(con, dialect, table, header, path)
+    raw_json = _create_stg_view(con, dialect, table, header, path)
     params = {
         "region": dialect.name, "decimal_comma": decimal_comma, "date_format": date_format,
         "timestamp_format": ts_format, "icd10_style": dialect.icd10_style, "today": today,
         **key.sql_params(),
     }
+    # `parsed` is a table for most files and a view for lab files (sql/ingest/README.md).
+    for kind in _temp_object_kinds(con, "parsed"):
+        con.execute(f"drop {kind} parsed")
+    if table != "practices":
+        run_sql(con, "ingest/cpr_ids", params)  # one pseudonym per distinct CPR, not per row
     run_sql(con, f"ingest/{table}", params)
     parsed_cols = {d[0] for d in con.execute("select * from parsed limit 0").description}
 
@@ -340,7 +372,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
                 "select $region as region, $source_file as source_file",
                 {"region": dialect.name, "source_file": str(path)})
     con.execute(
-        "create or replace temp view accepted as select p.* exclude (_row, _raw, _pid, _problem), "
+        "create or replace temp view accepted as select p.* exclude (_row, _pid, _problem), "
         "m.region, m.source_file, p._row as row_number "
         "from parsed p, ingest_file_meta m where p._problem is null")
     if validator is not None:
@@ -357,10 +389,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
                 f"p._problem is null and {match}){region_match}", {"region": dialect.name}
                 if region_match else None)
         con.execute(f"insert into {table} by name select * from accepted")
+        # The source row as JSON is built for the quarantined rows only (joined by row).
         con.execute(
-            "insert into quarantine select $source_file, $table_name, _row, _problem.field, "
-            "_problem.reason, _pid, _raw, $region from parsed where _problem is not null",
-            file_params)
+            "insert into quarantine select $source_file, $table_name, p._row, "
+            f"p._problem.field, p._problem.reason, p._pid, {raw_json}, $region "
+            "from parsed p join raw_stage r using (_row) where p._problem is not null "
+            "order by p._row", file_params)
         # A broken CSV line is kept for the quarantine, but without CPR numbers.
         con.execute(
             "insert into quarantine select $source_file, $table_name, _row, column_name, "

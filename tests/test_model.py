@@ -107,9 +107,24 @@ def test_top_reasons_worked_example():
     contrib = np.array([[math.log(4.0), math.log(1.05), math.log(2.5)]])
     # Sorted by contribution; the male feature (odds ratio 1.05) is below the 1.1 floor.
     # Stored as data; tests/test_i18n.py checks the words.
-    assert top_reasons(names, X, contrib) == [[
+    assert top_reasons(names, X, contrib).to_list() == [[
         {"feature": "index_untreated_ldl", "value": 7.2, "odds_ratio": pytest.approx(4.0)},
         {"feature": "fdr_known_fh", "value": 1.0, "odds_ratio": pytest.approx(2.5)}]]
+
+
+def test_top_reasons_keeps_rows_aligned_and_empty_where_nothing_raised_the_odds():
+    names = ["a", "b"]
+    X = np.array([[1.0, 2.0], [3.0, np.nan], [5.0, 6.0]])
+    contrib = np.log(np.array([[1.0, 1.0],     # nothing above the 1.1 floor
+                               [3.0, 9.0],     # b is the larger, but its value is missing
+                               [2.0, 5.0]]))   # b first, then a
+    got = top_reasons(names, X, contrib, top=2).to_list()
+    assert got == [
+        [],
+        [{"feature": "a", "value": 3.0, "odds_ratio": pytest.approx(3.0)}],
+        [{"feature": "b", "value": 6.0, "odds_ratio": pytest.approx(5.0)},
+         {"feature": "a", "value": 5.0, "odds_ratio": pytest.approx(2.0)}],
+    ]
 
 
 def test_a_store_with_text_reasons_is_migrated(tmp_path):

@@ -2,15 +2,16 @@
 create or replace temp table parsed as
 with typed as (
     select
-        _row, _raw,
-        cpr_problem(cpr) as cpr_problem,
-        case when cpr_problem(cpr) is null then pseudonym(cpr_digits(cpr), $ipad, $opad) end as person_id,
+        _row,
+        k.problem as cpr_problem,
+        k.person_id,
         parse_icd10(icd10, $icd10_style) as icd10,
         parse_date(diagnosed_at, $date_format) as diagnosed_at
     from stg
+    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
 )
 select
-    t.person_id, t.icd10, t.diagnosed_at, t._row, t._raw, t.person_id as _pid,
+    t.person_id, t.icd10, t.diagnosed_at, t._row, t.person_id as _pid,
     case
         when t.cpr_problem is not null then {'field': 'cpr', 'reason': t.cpr_problem}
         when p.person_id is null then {'field': 'cpr', 'reason': 'person not in the patients extract'}

@@ -1,18 +1,25 @@
 -- Lab results, converted to the analyte's canonical unit (config/units.toml). The source
 -- code, unit and text value are kept beside the converted value for audit.
-create or replace temp table parsed as
+--
+-- Three steps, so that a national lab file is copied once: `lab_typed` holds every row
+-- with the checks that need only the row itself (`problem0`); `lab_cross_problems` holds
+-- the few rows that fail a check against other rows (same-sample total, duplicates);
+-- `parsed` is the view joining the two. Rows already stored are looked up only in this
+-- region and only for the people of this file, so that a monthly file is checked against
+-- the store without scanning the nation.
+create or replace temp table lab_typed as
 with typed as (
     select
-        _row, _raw,
-        cpr_problem(cpr) as cpr_problem,
-        case when cpr_problem(cpr) is null then pseudonym(cpr_digits(cpr), $ipad, $opad) end as person_id,
-        sampled_at as sampled_at_text,
-        parse_timestamp(sampled_at, $timestamp_format) as sampled_at,
-        trim(source_code) as source_code,
-        source_value,
-        parse_number(source_value, $decimal_comma) as number,
-        nullif(trim(source_unit), '') as source_unit
-    from stg
+        s._row,
+        k.problem as cpr_problem,
+        k.person_id,
+        parse_timestamp(s.sampled_at, $timestamp_format) as sampled_at,
+        trim(s.source_code) as source_code,
+        s.source_value,
+        parse_number(s.source_value, $decimal_comma) as number,
+        nullif(trim(s.source_unit), '') as source_unit
+    from stg s
+    left join cpr_ids k on k.raw = coalesce(s.cpr, '')
 ),
 joined as (
     select
@@ -29,62 +36,9 @@ joined as (
     left join unit_map u on u.analyte = m.analyte and u.source_unit = t.source_unit
     left join plausible_range r on r.analyte = m.analyte
     left join patients p on p.person_id = t.person_id
-),
-checked as (
-    select
-        *,
-        case
-            when cpr_problem is not null then {'field': 'cpr', 'reason': cpr_problem}
-            when not known_person then {'field': 'cpr', 'reason': 'person not in the patients extract'}
-            when sampled_at is null
-                then {'field': 'sampled_at', 'reason': 'not a timestamp in the format ' || $timestamp_format}
-            when cast(sampled_at as date) > $today
-                then {'field': 'sampled_at', 'reason': 'sample date in the future'}
-            when cast(sampled_at as date) < birth_date
-                then {'field': 'sampled_at', 'reason': 'sample date before birth'}
-            when cast(sampled_at as date) > deceased_date
-                then {'field': 'sampled_at', 'reason': 'sample date after death'}
-            when analyte is null
-                then {'field': 'source_code', 'reason': 'unknown lab code ' || coalesce(source_code, '(empty)')}
-            when number is null then {'field': 'source_value', 'reason': 'not a number'}
-            when factor is null
-                then {'field': 'source_unit', 'reason': 'unit ' || coalesce(source_unit, '(empty)') || ' not accepted for ' || analyte}
-            when number < 0 then {'field': 'source_value', 'reason': 'negative value'}
-            when number * factor > high or number * factor < low
-                    or (number * factor = low and not low_inclusive)
-                then {'field': 'source_value',
-                      'reason': analyte || ' outside the plausible range ' || plausible_label
-                                || ' (wrong unit or a typing error)'}
-        end as problem0
-    from joined
-),
--- LDL and HDL are parts of the total cholesterol: one above the total measured in the
--- same sample (this file, or already stored) means one of them is wrong. The LDL or HDL
--- row is quarantined; the total is kept (it cannot be told which is wrong, and the total
--- is the directly measured one).
-with_total as (
-    select
-        *,
-        coalesce(
-            max(case when analyte = 'total_chol' and problem0 is null then number * factor end)
-                over (partition by person_id, sampled_at),
-            (select max(l.value) from lab_results l
-             where l.person_id = checked.person_id and l.sampled_at = checked.sampled_at
-               and l.analyte = 'total_chol')) as same_sample_total
-    from checked
-),
-checked2 as (
-    select
-        * exclude (problem0),
-        case
-            when problem0 is not null then problem0
-            when analyte in ('ldl', 'hdl') and number * factor > same_sample_total
-                then {'field': 'source_value',
-                      'reason': analyte || ' above the total cholesterol of the same sample'}
-        end as problem0
-    from with_total
 )
 select
+    _row,
     person_id,
     sampled_at,
     analyte,
@@ -93,17 +47,100 @@ select
     source_code,
     source_unit,
     source_value,
-    _row, _raw,
-    person_id as _pid,
     case
-        when problem0 is not null then problem0
-        when row_number() over (
-                partition by (problem0 is null), person_id, sampled_at, source_code, source_value
-                order by _row) > 1
-            or exists (
-                select 1 from lab_results l
-                where l.person_id = checked2.person_id and l.sampled_at = checked2.sampled_at
-                  and l.source_code = checked2.source_code and l.source_value = checked2.source_value)
-            then {'field': 'source_value', 'reason': 'duplicate of an earlier row'}
-    end as _problem
-from checked2;
+        when cpr_problem is not null then {'field': 'cpr', 'reason': cpr_problem}
+        when not known_person then {'field': 'cpr', 'reason': 'person not in the patients extract'}
+        when sampled_at is null
+            then {'field': 'sampled_at', 'reason': 'not a timestamp in the format ' || $timestamp_format}
+        when cast(sampled_at as date) > $today
+            then {'field': 'sampled_at', 'reason': 'sample date in the future'}
+        when cast(sampled_at as date) < birth_date
+            then {'field': 'sampled_at', 'reason': 'sample date before birth'}
+        when cast(sampled_at as date) > deceased_date
+            then {'field': 'sampled_at', 'reason': 'sample date after death'}
+        when analyte is null
+            then {'field': 'source_code', 'reason': 'unknown lab code ' || coalesce(source_code, '(empty)')}
+        when number is null then {'field': 'source_value', 'reason': 'not a number'}
+        when factor is null
+            then {'field': 'source_unit', 'reason': 'unit ' || coalesce(source_unit, '(empty)') || ' not accepted for ' || analyte}
+        when number < 0 then {'field': 'source_value', 'reason': 'negative value'}
+        when number * factor > high or number * factor < low
+                or (number * factor = low and not low_inclusive)
+            then {'field': 'source_value',
+                  'reason': analyte || ' outside the plausible range ' || plausible_label
+                            || ' (wrong unit or a typing error)'}
+    end as problem0,
+    -- the duplicate key in one number; equal keys are then compared exactly
+    hash(person_id, sampled_at, source_code, source_value) as key_hash
+from joined;
+
+create or replace temp table lab_cross_problems as
+with ok as (
+    select _row, person_id, sampled_at, analyte, value, source_code, source_value, key_hash
+    from lab_typed where problem0 is null
+),
+stored as (
+    select person_id, sampled_at, analyte, value, source_code, source_value,
+           hash(person_id, sampled_at, source_code, source_value) as key_hash
+    from lab_results
+    where region = $region and person_id in (select person_id from ok)
+),
+-- LDL and HDL are parts of the total cholesterol: one above the total measured in the
+-- same sample (this file, or already stored) means one of them is wrong. The LDL or HDL
+-- row is quarantined; the total is kept (it cannot be told which is wrong, and the total
+-- is the directly measured one).
+sample_total as (
+    select person_id, sampled_at, max(value) as total
+    from (
+        select person_id, sampled_at, value from ok where analyte = 'total_chol'
+        union all
+        select person_id, sampled_at, value from stored where analyte = 'total_chol'
+    )
+    group by person_id, sampled_at
+),
+above_total as (
+    select o._row, o.analyte
+    from ok o join sample_total t on t.person_id = o.person_id and t.sampled_at = o.sampled_at
+    where o.analyte in ('ldl', 'hdl') and o.value > t.total
+),
+-- A row repeating an earlier accepted row of this file (same person, time, code and text
+-- value), or one already stored, is a duplicate. Only rows whose key hash occurs more
+-- than once (or in the store) are compared exactly.
+candidate_hashes as (
+    select key_hash from ok where _row not in (select _row from above_total)
+    group by key_hash having count(*) > 1
+    union
+    select key_hash from stored
+),
+candidates as (
+    select * from ok
+    where key_hash in (select key_hash from candidate_hashes)
+      and _row not in (select _row from above_total)
+),
+duplicates as (
+    select c._row
+    from candidates c
+    where exists (select 1 from stored s
+                  where s.person_id = c.person_id and s.sampled_at = c.sampled_at
+                    and s.source_code = c.source_code and s.source_value = c.source_value)
+    union
+    select _row from (
+        select _row, row_number() over (
+            partition by person_id, sampled_at, source_code, source_value order by _row) as n
+        from candidates
+    ) where n > 1
+)
+select _row, {'field': 'source_value',
+              'reason': analyte || ' above the total cholesterol of the same sample'} as problem
+from above_total
+union all
+select _row, {'field': 'source_value', 'reason': 'duplicate of an earlier row'}
+from duplicates;
+
+create or replace temp view parsed as
+select
+    t.person_id, t.sampled_at, t.analyte, t.value, t.unit, t.source_code, t.source_unit,
+    t.source_value, t._row, t.person_id as _pid,
+    coalesce(t.problem0, x.problem) as _problem
+from lab_typed t
+left join lab_cross_problems x using (_row);

@@ -4,9 +4,10 @@
 create or replace temp table parsed as
 with typed as (
     select
-        _row, _raw,
-        cpr_digits(cpr) as _cpr,
-        cpr_problem(cpr) as cpr_problem,
+        _row,
+        k.digits as _cpr,
+        k.problem as cpr_problem,
+        k.person_id,
         birth_date as birth_date_text,
         parse_date(birth_date, $date_format) as birth_date_given,
         sex as sex_text,
@@ -15,11 +16,11 @@ with typed as (
         deceased_date as deceased_text,
         parse_date(deceased_date, $date_format) as deceased_date
     from stg
+    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
 ),
 derived as (
     select
         *,
-        case when cpr_problem is null then pseudonym(_cpr, $ipad, $opad) end as person_id,
         case when cpr_problem is null then cpr_birth_date(_cpr) end as cpr_birth,
         case when cpr_problem is null then cpr_sex(_cpr) end as cpr_sex
     from typed
@@ -30,7 +31,7 @@ select
     coalesce(sex_given, cpr_sex) as sex,
     gp_practice_id,
     deceased_date,
-    _row, _raw, _cpr,
+    _row, _cpr,
     person_id as _pid,
     case
         when cpr_problem is not null then {'field': 'cpr', 'reason': cpr_problem}

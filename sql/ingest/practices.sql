@@ -3,14 +3,14 @@
 create or replace temp table parsed as
 with typed as (
     select
-        _row, _raw,
+        _row,
         nullif(trim(gp_practice_id), '') as gp_practice_id,
         nullif(trim(practice_name), '') as practice_name,
         nullif(trim(lipid_clinic_id), '') as lipid_clinic_id
     from stg
 )
 select
-    gp_practice_id, practice_name, lipid_clinic_id, _row, _raw,
+    gp_practice_id, practice_name, lipid_clinic_id, _row,
     null::varchar as _pid,
     case
         when gp_practice_id is null then {'field': 'gp_practice_id', 'reason': 'missing practice id'}

@@ -3,9 +3,9 @@
 create or replace temp table parsed as
 with typed as (
     select
-        _row, _raw,
-        cpr_problem(cpr) as cpr_problem,
-        case when cpr_problem(cpr) is null then pseudonym(cpr_digits(cpr), $ipad, $opad) end as person_id,
+        _row,
+        k.problem as cpr_problem,
+        k.person_id,
         upper(trim(atc_code)) as atc_code,
         strength_mg as strength_text,
         parse_number(strength_mg, $decimal_comma) as strength_mg,
@@ -14,10 +14,11 @@ with typed as (
         end_date as end_text,
         parse_date(end_date, $date_format) as end_date
     from stg
+    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
 )
 select
     t.person_id, t.atc_code, t.strength_mg, t.start_date, t.end_date,
-    t._row, t._raw, t.person_id as _pid,
+    t._row, t.person_id as _pid,
     case
         when t.cpr_problem is not null then {'field': 'cpr', 'reason': t.cpr_problem}
         when p.person_id is null then {'field': 'cpr', 'reason': 'person not in the patients extract'}

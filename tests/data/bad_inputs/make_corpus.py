@@ -167,6 +167,8 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
 LAB = "laboratoriesvar.csv"
 NAN = "not a number"
 NOT_CPR = "not a CPR number (expected DDMMYY-SSSS)"
+CYCLE = ("relation cycle: the parent is not born before the child "
+         "(a person would be their own ancestor)")
 
 
 def build_kinds() -> list[Kind]:
@@ -346,12 +348,12 @@ def build_kinds() -> list[Kind]:
              "the mother listed as her own child's child",
              {"slaegtskab.csv": syd_plus("slaegtskab.csv", f"{CHILD};{WOMAN};barn")},
              quarantined=(Quarantined("slaegtskab.csv", 4, "relative_cpr",
-                                      "relation cycle: a person would be their own ancestor"),)),
+                                      CYCLE),)),
         Kind("relation_cycle_three", "syddanmark",
              "a grandchild listed as her grandmother's mother",
              {"slaegtskab.csv": syd_plus("slaegtskab.csv", f"{GRANDMA};{CHILD};mor")},
              quarantined=(Quarantined("slaegtskab.csv", 4, "relative_cpr",
-                                      "relation cycle: a person would be their own ancestor"),)),
+                                      CYCLE),)),
         Kind("unknown_relation_code", "syddanmark", "'moster' (aunt), not in the vocabulary",
              {"slaegtskab.csv": syd_plus("slaegtskab.csv", f"{MAN};{WOMAN};moster")},
              quarantined=(Quarantined("slaegtskab.csv", 4, "relation", "unknown relation code"),)),
