@@ -33,6 +33,7 @@ from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import attach_vault_read_only, load_key
 from fh_screening.reports import write_reports
+from fh_screening.stages import stage
 from fh_screening.store import Workspace, connect
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ def default_extract_dir(region: str) -> Path:
 def _validator(con, table: str, source: str) -> dict[str, Any]:
     from fh_screening.validate import require_valid, validate_table
 
-    report = validate_table(con, table, relation="accepted", source=source,
-                            sample_rows=VALIDATION_SAMPLE_ROWS)
+    with stage("validate"):
+        report = validate_table(con, table, relation="accepted", source=source,
+                                sample_rows=VALIDATION_SAMPLE_ROWS)
     require_valid(report)
     return report.to_dict()
 
@@ -72,14 +74,15 @@ def ingest_step(ws: Workspace, region: str, extract_dir: Path | None = None, *,
     """Ingest one region's new extract files; each file is validated before it commits."""
     dialect = load_region(region)
     key = load_key(ws.key_path, create_demo_key=True)
-    con = connect(ws.store_path)
-    try:
-        result = ingest_region(
-            con, dialect, extract_dir or default_extract_dir(region), key,
-            vault_path=ws.vault_path, today=today, progress=progress,
-            validator=_validator if validate else None)
-    finally:
-        con.close()
+    with stage("ingest"):
+        con = connect(ws.store_path)
+        try:
+            result = ingest_region(
+                con, dialect, extract_dir or default_extract_dir(region), key,
+                vault_path=ws.vault_path, today=today, progress=progress,
+                validator=_validator if validate else None)
+        finally:
+            con.close()
     return {"region": region, **result.totals(),
             "files": [asdict(f) for f in result.files]}
 
@@ -106,13 +109,16 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
 
     The model is loaded before anything is computed, so a missing or incompatible model
     fails the run at once (ModelError) instead of falling back to the rules silently."""
-    loaded = load_model_ref(model)
+    with stage("model"):
+        loaded = load_model_ref(model)
     con = connect(ws.store_path)
     try:
-        check_store(con, regions)  # no row lost or doubled since ingest, or no run
-        screened = run_criteria(con, as_of=as_of, regions=regions)
-        score_run(con, loaded, as_of=as_of, regions=regions,
-                  params=threshold_params(load_thresholds()))
+        with stage("criteria"):
+            check_store(con, regions)  # no row lost or doubled since ingest, or no run
+            screened = run_criteria(con, as_of=as_of, regions=regions)
+        with stage("model"):
+            score_run(con, loaded, as_of=as_of, regions=regions,
+                      params=threshold_params(load_thresholds()))
         rows = con.execute(
             "select s.region, count(*), count(*) filter (where s.flagged), "
             "count(*) filter (where m.refer), "
@@ -138,6 +144,12 @@ def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
     """Write the run's lists and summary atomically and record the run. `language`: of
     the GP reports and family letters (a catalogue in fh_screening/locales/)."""
     check_run_id(run_id)
+    with stage("outputs"):
+        return _write_outputs(ws, run_id, as_of, regions, summary, language)
+
+
+def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
+                   summary: dict[str, Any], language: str) -> dict[str, Any]:
     version = code_version()
     con = connect(ws.store_path)
     try:

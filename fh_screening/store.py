@@ -22,6 +22,11 @@ import duckdb
 from fh_screening.config import SQL_DIR
 
 DEFAULT_HOME = Path(os.environ.get("FH_HOME", "workspace"))
+# DuckDB's own default is 80 % of the machine's memory; a national run must leave room for
+# the model's frames and other processes, so the store gets a bound and spills to disk
+# (inside the workspace, owner-only) beyond it. Override with $FH_DUCKDB_MEMORY_LIMIT.
+DEFAULT_MEMORY_LIMIT = "4GB"
+_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
 class StoreBusy(RuntimeError):
@@ -96,8 +101,19 @@ def connect(store_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
                 "wait for that run to finish"
             ) from exc
         raise
+    _limit_memory(con, store_path.parent / "duckdb_tmp")
     if not read_only:
         os.chmod(store_path, 0o600)
         run_sql(con, "schema/store")
     run_sql(con, "schema/macros")
     return con
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection, spill_dir: Path) -> None:
+    limit = os.environ.get("FH_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT).strip()
+    if not _MEMORY.match(limit):
+        raise ValueError(f"FH_DUCKDB_MEMORY_LIMIT={limit!r}: expected a size such as 4GB")
+    spill_dir.mkdir(exist_ok=True, mode=0o700)
+    # SET takes no parameters; both values are checked or ours.
+    con.execute(f"set memory_limit = '{limit}'")
+    con.execute("set temp_directory = '" + str(spill_dir).replace("'", "''") + "'")

@@ -1,0 +1,370 @@
+"""National-scale benchmark: synthetic populations of 100k, 1M and 6M people, full and
+monthly incremental runs, per-stage wall time and peak memory, and the scan floor.
+
+    .venv/bin/python benchmarks/national.py --sizes 100k 1M        # the committed report
+    .venv/bin/python benchmarks/national.py --sizes 6M --work /big/disk
+
+Why it is built this way:
+- Generation is not timed: each size's extracts are written to disk first (both
+  dialects: Syddanmark's latin-1 CSV and Midtjylland's Parquet, half the people each),
+  and reused by later invocations with the same size and seed.
+- Each measured run is a fresh process, so peak memory (RSS, sampled every 20 ms and
+  attributed to the innermost stage, `fh_screening.stages`) belongs to that run alone.
+- The floor is one plain DuckDB scan of the same files (every column read, as text for
+  CSV), the least any pipeline that reads them must pay.
+- The incremental run is the month after the full run (`synth.split_at`): the month's
+  files join the extract folders and the same pipeline runs again on the same store.
+The pipeline runs without Prefect (the same library steps a flow calls), so the numbers
+are the data work; Prefect adds seconds per run, not per row.
+
+Writes benchmarks/results/national-<sizes>.json and .md (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+REGIONS = ("syddanmark", "midtjylland")  # CSV (latin-1, ';', decimal comma) and Parquet
+SEED = 20261201
+BASE_END = date(2026, 6, 30)    # the full run's extracts end here ...
+MONTH_END = date(2026, 7, 31)   # ... and the incremental run's month ends here
+# The synthetic panel rates give ~17 lab results per adult over ten years; the issue asks
+# for about 10, so the benchmark population has 0.6 of the rates (measured: see report).
+PANEL_RATE_FACTOR = 0.6
+SIZES = {"100k": 100_000, "1M": 1_000_000, "6M": 6_000_000}
+STAGE_ORDER = ("ingest", "validate", "criteria", "model", "outputs")
+
+
+# ---------------------------------------------------------------------------------------
+# Generation (not timed)
+# ---------------------------------------------------------------------------------------
+def generate(size: str, work: Path) -> Path:
+    """Write base and month extracts for `size` under work/<size>/, once."""
+    from fh_screening.config import load_region
+    from fh_screening.synth import generate_population, split_at, write_region
+
+    folder = work / size
+    done = folder / "generated.json"
+    if done.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    people = SIZES[size] // len(REGIONS)
+    info: dict[str, Any] = {"size": size, "people_per_region": people, "seed": SEED,
+                            "panel_rate_factor": PANEL_RATE_FACTOR, "regions": {}}
+    for region in REGIONS:
+        t0 = time.perf_counter()
+        pop = generate_population(people, SEED, region, end=MONTH_END,
+                                  panel_rate_factor=PANEL_RATE_FACTOR)
+        base, month = split_at(pop, BASE_END)
+        del pop
+        dialect = load_region(region)
+        write_region(base, dialect, folder / "extracts" / region)
+        write_region(month, dialect, folder / "month" / region, anomalies=False)
+        adults = base.patients.filter(
+            pl_years_between(base.patients["birth_date"], BASE_END) >= 18).height
+        info["regions"][region] = {
+            "people": base.patients.height, "adults": adults,
+            "lab_results": base.lab_results.height,
+            "lab_results_month": month.lab_results.height,
+            "generate_seconds": round(time.perf_counter() - t0, 1)}
+        print(f"[generate {size}] {region}: {base.patients.height:,} people, "
+              f"{base.lab_results.height:,} lab results (+{month.lab_results.height:,} "
+              f"in the month)", flush=True)
+        del base, month
+    done.write_text(json.dumps(info, indent=2) + "\n")
+    return folder
+
+
+def pl_years_between(birth, day: date):
+    """Whole years from each birth date to `day` (polars Series)."""
+    import polars as pl
+
+    frame = pl.DataFrame({"b": birth})
+    return frame.select(
+        pl.lit(day.year) - pl.col("b").dt.year()
+         - ((pl.lit(day.month * 100 + day.day)
+             < pl.col("b").dt.month() * 100 + pl.col("b").dt.day()).cast(pl.Int32))
+    ).to_series()
+
+
+def input_files(folder: Path, part: str) -> list[Path]:
+    return sorted(p for r in REGIONS for p in (folder / part / r).iterdir() if p.is_file())
+
+
+# ---------------------------------------------------------------------------------------
+# Measuring a run in this process
+# ---------------------------------------------------------------------------------------
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class StageMeter:
+    """Exclusive wall time and peak RSS per innermost stage (a sampler thread)."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[str, float]] = []
+        self.seconds: dict[str, float] = {}
+        self.peak: dict[str, int] = {}
+        self.overall_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> StageMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            rss = _rss_bytes()
+            self.overall_peak = max(self.overall_peak, rss)
+            if self.stack:
+                name = self.stack[-1][0]
+                self.peak[name] = max(self.peak.get(name, 0), rss)
+
+    def __call__(self, event: str, name: str, now: float) -> None:
+        if event == "start":
+            if self.stack:  # pause the outer stage
+                outer, since = self.stack[-1]
+                self.seconds[outer] = self.seconds.get(outer, 0.0) + now - since
+            self.stack.append((name, now))
+            return
+        inner, since = self.stack.pop()
+        self.seconds[inner] = self.seconds.get(inner, 0.0) + now - since
+        if self.stack:
+            outer, _ = self.stack[-1]
+            self.stack[-1] = (outer, now)
+
+
+def run_pipeline(folder: Path, kind: str) -> dict[str, Any]:
+    """One run on folder's store: 'full' (base extracts) or 'incremental' (the month)."""
+    from fh_screening.pipeline import (
+        ingest_step,
+        output_step,
+        screen_step,
+        summarise_ingest,
+    )
+    from fh_screening.stages import listening
+    from fh_screening.store import Workspace
+
+    ws = Workspace(folder / "workspace")
+    extracts = folder / "extracts"
+    as_of = BASE_END if kind == "full" else MONTH_END
+    if kind == "incremental":
+        for region in REGIONS:  # the month's files arrive beside the earlier ones
+            for path in (folder / "month" / region).iterdir():
+                target = extracts / region / path.name
+                if not target.exists():
+                    os.link(path, target)
+    t0 = time.perf_counter()
+    with StageMeter() as meter, listening(meter):
+        ingested = [ingest_step(ws, r, extracts / r, today=date(2026, 11, 30))
+                    for r in REGIONS]
+        summary = screen_step(ws, list(REGIONS), as_of)
+        summary["ingest"] = summarise_ingest(ingested)
+        result = output_step(ws, f"bench-{kind}", as_of, list(REGIONS), summary)
+    wall = time.perf_counter() - t0
+    rows_read = sum(r["rows_read"] for r in ingested)
+    return {
+        "kind": kind, "as_of": as_of.isoformat(), "wall_seconds": round(wall, 2),
+        "peak_rss_gib": round(max(meter.overall_peak,
+                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+                              / 2**30, 2),
+        "stages": {s: {"seconds": round(meter.seconds.get(s, 0.0), 2),
+                       "peak_rss_gib": round(meter.peak.get(s, 0) / 2**30, 2)}
+                   for s in STAGE_ORDER},
+        "rows_read": rows_read, "rows_per_second": round(rows_read / wall),
+        "files_ingested": sum(r["files_ingested"] for r in ingested),
+        "files_skipped": sum(r["files_skipped"] for r in ingested),
+        "screened": result["screened"],
+        "flagged": sum(v["flagged"] for v in result["screening"].values()),
+        "referred": sum(result["outputs"]["referrals"].values()),
+        "gp_reports": len(result["outputs"]["gp_reports"]),
+        "cascade_relatives": sum(result["outputs"]["cascade"].values()),
+    }
+
+
+def scan_floor(folder: Path) -> dict[str, Any]:
+    """One plain DuckDB scan of the base extract files: every column read once."""
+    from fh_screening.config import load_region
+
+    con = duckdb.connect()
+    t0 = time.perf_counter()
+    rows = 0
+    for region in REGIONS:
+        d = load_region(region)
+        for path in sorted((folder / "extracts" / region).iterdir()):
+            if d.format == "csv":
+                source = ("read_csv($p, encoding=$e, delim=$d, header=true, all_varchar=true)",
+                          {"p": str(path), "e": d.encoding, "d": d.delimiter})
+            else:
+                source = ("read_parquet($p)", {"p": str(path)})
+            cols = [c[0] for c in con.execute(f"select * from {source[0]} limit 0",
+                                              source[1]).description]
+            aggs = ", ".join(f'max("{c}")' for c in cols)
+            rows += con.execute(f"select count(*), {aggs} from {source[0]}",  # noqa: S608
+                                source[1]).fetchall()[0][0]
+    return {"seconds": round(time.perf_counter() - t0, 2), "rows": rows}
+
+
+# ---------------------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------------------
+def _child(args: list[str]) -> dict[str, Any]:
+    """Run this script's `measure` in a fresh process; its last stdout line is JSON."""
+    env = {**os.environ, "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    out = subprocess.run([sys.executable, __file__, "measure", *args], env=env,
+                         stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench(size: str, work: Path, repeat_floor: int = 2) -> dict[str, Any]:
+    folder = generate(size, work)
+    shutil.rmtree(folder / "workspace", ignore_errors=True)
+    for region in REGIONS:  # a previous incremental run linked the month's files in
+        for path in (folder / "month" / region).iterdir():
+            (folder / "extracts" / region / path.name).unlink(missing_ok=True)
+    info = json.loads((folder / "generated.json").read_text())
+    floor = min((_child(["floor", str(folder)]) for _ in range(repeat_floor)),
+                key=lambda f: f["seconds"])
+    print(f"[{size}] scan floor {floor['seconds']} s ({floor['rows']:,} rows)", flush=True)
+    full = _child(["full", str(folder)])
+    print(f"[{size}] full run {full['wall_seconds']} s, peak {full['peak_rss_gib']} GiB",
+          flush=True)
+    incremental = _child(["incremental", str(folder)])
+    print(f"[{size}] incremental run {incremental['wall_seconds']} s, peak "
+          f"{incremental['peak_rss_gib']} GiB", flush=True)
+    people = sum(r["people"] for r in info["regions"].values())
+    adults = sum(r["adults"] for r in info["regions"].values())
+    labs = sum(r["lab_results"] for r in info["regions"].values())
+    return {
+        "size": size, "people": people, "adults": adults, "lab_results": labs,
+        "lab_results_per_adult": round(labs / adults, 1),
+        "lab_results_month": sum(r["lab_results_month"] for r in info["regions"].values()),
+        "input_bytes": sum(p.stat().st_size for p in input_files(folder, "extracts")),
+        "scan_floor": floor, "full": full, "incremental": incremental,
+        "full_to_floor": round(full["wall_seconds"] / floor["seconds"], 1),
+    }
+
+
+def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How time grows with size: the exponent k in time ~ people^k between sizes."""
+    import math
+
+    out = []
+    for a, b in zip(results, results[1:], strict=False):
+        ratio = b["people"] / a["people"]
+        row = {"from": a["size"], "to": b["size"], "people_ratio": round(ratio, 1)}
+        for kind in ("full", "incremental"):
+            t = b[kind]["wall_seconds"] / a[kind]["wall_seconds"]
+            row[f"{kind}_time_ratio"] = round(t, 1)
+            row[f"{kind}_exponent"] = round(math.log(t) / math.log(ratio), 2)
+        out.append(row)
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        "# National-scale benchmark", "",
+        f"Measured {report['measured_at']} on {m['cpus']} CPUs, {m['memory_gib']} GiB, "
+        f"Python {m['python']}, DuckDB {m['duckdb']}, code {m['code_version']}; "
+        f"DuckDB memory limit {m['duckdb_memory_limit']}. "
+        "Written by `benchmarks/national.py` (numbers, not a test).", "",
+        "| size | people | adults | lab results (per adult) | input | scan floor | full run "
+        "| full / floor | peak memory | rows/s | incremental month | incremental peak |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['size']} | {r['people']:,} | {r['adults']:,} | {r['lab_results']:,} "
+            f"({r['lab_results_per_adult']}) | {r['input_bytes'] / 2**20:,.0f} MiB "
+            f"| {r['scan_floor']['seconds']} s | {r['full']['wall_seconds']} s "
+            f"| {r['full_to_floor']}x | {r['full']['peak_rss_gib']} GiB "
+            f"| {r['full']['rows_per_second']:,} | {r['incremental']['wall_seconds']} s "
+            f"({r['lab_results_month']:,} new lab results) "
+            f"| {r['incremental']['peak_rss_gib']} GiB |")
+    for kind in ("full", "incremental"):
+        lines += ["", f"## Stages, {kind} run (seconds, peak RSS GiB)", "",
+                  "| size | " + " | ".join(STAGE_ORDER) + " | total |",
+                  "|---|" + "---:|" * (len(STAGE_ORDER) + 1)]
+        for r in report["results"]:
+            st = r[kind]["stages"]
+            lines.append(f"| {r['size']} | " + " | ".join(
+                f"{st[s]['seconds']} s ({st[s]['peak_rss_gib']})" for s in STAGE_ORDER)
+                + f" | {r[kind]['wall_seconds']} s |")
+    if report["growth"]:
+        lines += ["", "## Growth with size (time ~ people^k)", "",
+                  "| from | to | people x | full time x | k (full) | incremental time x "
+                  "| k (incremental) |", "|---|---|---:|---:|---:|---:|---:|"]
+        for g in report["growth"]:
+            lines.append(f"| {g['from']} | {g['to']} | {g['people_ratio']} "
+                         f"| {g['full_time_ratio']} | {g['full_exponent']} "
+                         f"| {g['incremental_time_ratio']} | {g['incremental_exponent']} |")
+    lines += ["", "Outputs per full run: " + "; ".join(
+        f"{r['size']}: {r['full']['screened']:,} screened, {r['full']['flagged']:,} flagged, "
+        f"{r['full']['referred']:,} referred, {r['full']['gp_reports']:,} GP reports, "
+        f"{r['full']['cascade_relatives']:,} cascade relatives" for r in report["results"]),
+        ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "measure":  # internal: one measured run in this process
+        what, folder = argv[1], Path(argv[2])
+        result = scan_floor(folder) if what == "floor" else run_pipeline(folder, what)
+        print(json.dumps(result))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["100k", "1M"], choices=list(SIZES))
+    parser.add_argument("--work", default="/tmp/fh-benchmark",
+                        help="where extracts and stores go (several GB for 6M)")
+    parser.add_argument("--out", help="report path without suffix "
+                                      "(default: benchmarks/results/national-<sizes>)")
+    args = parser.parse_args(argv)
+    from fh_screening.pipeline import code_version
+    from fh_screening.store import DEFAULT_MEMORY_LIMIT
+
+    results = [bench(size, Path(args.work)) for size in args.sizes]
+    report = {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "memory_gib": round(os.sysconf("SC_PHYS_PAGES")
+                                        * os.sysconf("SC_PAGE_SIZE") / 2**30),
+                    "duckdb": duckdb.__version__, "code_version": code_version(),
+                    "duckdb_memory_limit": os.environ.get("FH_DUCKDB_MEMORY_LIMIT",
+                                                          DEFAULT_MEMORY_LIMIT)},
+        "panel_rate_factor": PANEL_RATE_FACTOR, "results": results,
+        "growth": growth(results),
+    }
+    out = Path(args.out) if args.out else RESULTS / f"national-{'-'.join(args.sizes)}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
