@@ -65,6 +65,9 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     regions = sorted(args.regions or list_regions())
     as_of = date.fromisoformat(args.as_of) if args.as_of else None
     extract_root = Path(args.extract_root) if args.extract_root else None
+    if args.no_prefect and args.dask is not None:
+        raise ConfigError("--dask runs the regions through Prefect's Dask task runner; "
+                          "it cannot be combined with --no-prefect")
     if args.no_prefect:
         from fh_screening.pipeline import run_screening
 
@@ -74,13 +77,15 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     prefect_environment(home)
     from flows.screening import national_flow, regional_flow
 
-    if len(regions) == 1:
+    if len(regions) == 1 and args.dask is None:
         return regional_flow(region=regions[0], home=str(home), as_of=as_of, run_id=args.run_id,
                              extract_dir=str(extract_root / regions[0]) if extract_root else None,
                              model=args.model, language=args.language)
     return national_flow(regions=regions, home=str(home), as_of=as_of, run_id=args.run_id,
                          extract_root=str(extract_root) if extract_root else None,
-                         model=args.model, language=args.language)
+                         model=args.model, language=args.language,
+                         runner="dask" if args.dask is not None else None,
+                         dask_address=args.dask or None)
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
@@ -142,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the national flow on the shipped sample data")
     demo.set_defaults(regions=None, as_of=None, run_id=None, extract_root=str(SAMPLES_DIR),
-                      no_prefect=False, model=None, language=DEFAULT_LANGUAGE)
+                      no_prefect=False, model=None, language=DEFAULT_LANGUAGE, dask=None)
 
     run = sub.add_parser("run", help="ingest new extracts, screen, write the lists")
     run.add_argument("--regions", nargs="+", help="regions to run (default: all configured)")
@@ -155,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--language", choices=languages(), default=DEFAULT_LANGUAGE,
                      help="language of the GP reports and family letters (default: %(default)s)")
     run.add_argument("--model", help="model folder (default: the one named in models/CURRENT)")
+    run.add_argument("--dask", nargs="?", const="", metavar="ADDRESS",
+                     help="ingest the regions in parallel on a Dask cluster: the scheduler at "
+                          "ADDRESS, else [national] dask_address in config/deployments.toml "
+                          "(empty: a temporary local cluster); docs/operations.md")
 
     train = sub.add_parser("train", help="train, evaluate and save the risk model and its card")
     train.add_argument("--people", type=int, default=TRAINING_PEOPLE_PER_REGION,

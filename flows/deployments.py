@@ -21,6 +21,9 @@ DEPLOYMENTS_FILE = CONFIG_DIR / "deployments.toml"
 REGIONAL_FLOW = "fh-screening-region"
 NATIONAL_FLOW = "fh-screening-national"
 NATIONAL_DEPLOYMENT = "national"
+# How a national run ingests its regions: on this machine's threads, one region at a time
+# into the store, or staged in parallel on a Dask cluster and merged (flows/screening.py).
+RUNNERS = ("threads", "dask")
 
 
 @cache
@@ -39,7 +42,11 @@ def load_settings(path: Path = DEPLOYMENTS_FILE) -> dict[str, Any]:
             "regional": {"cron": raw["regional"]["cron"]},
             "national": {"cron": raw["national"]["cron"],
                          "max_concurrent_regions": int(raw["national"]
-                                                       ["max_concurrent_regions"])},
+                                                       ["max_concurrent_regions"]),
+                         # where the regions ingest (docs/operations.md); optional keys
+                         "runner": str(raw["national"].get("runner", "threads")),
+                         "dask_address": str(raw["national"].get("dask_address", "")),
+                         "dask_workers": int(raw["national"].get("dask_workers", 2))},
             "regions": {check_region_name(r): dict(v) for r, v in raw.get("regions", {}).items()},
         }
         crons = [settings["regional"]["cron"], settings["national"]["cron"],
@@ -51,6 +58,11 @@ def load_settings(path: Path = DEPLOYMENTS_FILE) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}") from exc
     if settings["national"]["max_concurrent_regions"] < 1:
         raise ConfigError(f"{path}: [national] max_concurrent_regions must be at least 1")
+    if settings["national"]["runner"] not in RUNNERS:
+        raise ConfigError(f"{path}: [national] runner must be one of {', '.join(RUNNERS)}, "
+                          f"not {settings['national']['runner']!r}")
+    if settings["national"]["dask_workers"] < 1:
+        raise ConfigError(f"{path}: [national] dask_workers must be at least 1")
     return settings
 
 

@@ -8,25 +8,35 @@ in its UI (`fh_screening.run_report` writes their content).
 Re-running a run id is idempotent and a crashed run can simply be run again: files are
 ingested once (by checksum), outputs appear atomically, and the referral history is keyed
 by run id (docs/operations.md).
+
+A national run ingests its regions on threads of this machine (the default), or with
+`runner="dask"` on the workers of a Dask cluster through prefect-dask's `DaskTaskRunner`:
+each region is staged into a store of its own there, in parallel, then merged into the
+workspace store one region at a time (`fh_screening.staging`; docs/operations.md, "When
+you outgrow one machine").
 """
 
 from __future__ import annotations
 
+import socket
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import wait
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.runtime import flow_run
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from fh_screening import pipeline, run_report
+from fh_screening import pipeline, run_report, staging
 from fh_screening.config import list_regions
 from fh_screening.i18n import DEFAULT_LANGUAGE
 from fh_screening.store import DEFAULT_HOME, Workspace
 from flows.deployments import national_settings
 from flows.resilience import RETRY_OPTIONS, ensure_store_limit, store_writer
+
+Runner = Literal["threads", "dask"]
 
 
 class RegionsFailed(RuntimeError):
@@ -39,6 +49,35 @@ def ingest_region_task(home: str, region: str, extract_dir: str | None) -> dict[
         return pipeline.ingest_step(Workspace(Path(home)), region,
                                     Path(extract_dir) if extract_dir else None,
                                     progress=get_run_logger().info)
+
+
+@task(name="seed-staging", **RETRY_OPTIONS)
+def seed_task(home: str, regions: list[str], staging_root: str) -> None:
+    """Each region's seed store: what its ingest checks against, copied from the store."""
+    with store_writer(home):
+        for region in regions:
+            staging.prepare_region(Workspace(Path(home)), region, Path(staging_root) / region)
+
+
+@task(name="stage-region", **RETRY_OPTIONS)
+def stage_region_task(home: str, region: str, extract_dir: str | None,
+                      staging_dir: str) -> dict[str, Any]:
+    """Ingest a region into its own staging store: runs on a Dask worker, in parallel with
+    the other regions, without touching the workspace store."""
+    result = staging.stage_region(Workspace(Path(home)), region,
+                                  Path(extract_dir) if extract_dir else None, Path(staging_dir),
+                                  progress=get_run_logger().info)
+    where = _dask_worker()
+    get_run_logger().info(f"{region} staged on Dask worker {where['dask_worker']} "
+                          f"({where['host']})")
+    return {**result, "staged_on": where}
+
+
+@task(name="merge-region", **RETRY_OPTIONS)
+def merge_region_task(home: str, staged: dict[str, Any]) -> dict[str, Any]:
+    with store_writer(home):
+        merged = staging.merge_region(Workspace(Path(home)), staged)
+    return {**merged, "staged_on": staged["staged_on"]}
 
 
 @task(name="screen", **RETRY_OPTIONS)
@@ -97,11 +136,15 @@ def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, 
     return result
 
 
-def _fail(scope: str, states: dict[str, Any]) -> RegionsFailed:
+def _failures(states: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each failed region's error (one line) and validation report, if any."""
+    return ({r: _error_text(s) for r, s in states.items()},
+            {r: d for r, s in states.items() if (d := _error_details(s))})
+
+
+def _fail(scope: str, errors: dict[str, str], details: dict[str, str]) -> RegionsFailed:
     """Publish why every region failed (the summary artifact of a failed run) and return
     the exception that fails the flow run."""
-    errors = {r: _error_text(s) for r, s in states.items()}
-    details = {r: d for r, s in states.items() if (d := _error_details(s))}
     create_markdown_artifact(key=f"screening-summary-{scope}",
                              markdown=run_report.failure_markdown(scope, errors, details),
                              description=f"fh-screening run for {scope}: failed")
@@ -118,10 +161,79 @@ def regional_flow(region: str, home: str = str(DEFAULT_HOME), extract_dir: str |
     ensure_store_limit(home)
     state = ingest_region_task(home, region, extract_dir, return_state=True)
     if not state.is_completed():
-        _fail(region, {region: state})
+        _fail(region, *_failures({region: state}))
         state.result()  # raises the region's own error (the CLI reports it by type)
     return _screen_and_publish(home, [region], [state.result()], as_of, run_id, model,
                                language)
+
+
+@flow(name="fh-screening-stage-regions", log_prints=True)
+def stage_regions_flow(home: str, extract_dirs: dict[str, str | None],
+                       staging_root: str) -> dict[str, dict[str, Any]]:
+    """Stage every region at once on the flow's task runner (a `DaskTaskRunner`, set by
+    the national flow). Returns per region {"result": ...} or {"error", "details"}."""
+    seed_task(home, list(extract_dirs), staging_root)
+    futures = {r: stage_region_task.submit(home, r, d, str(Path(staging_root) / r))
+               for r, d in extract_dirs.items()}
+    wait(list(futures.values()))
+    outcomes = {}
+    for region, future in futures.items():
+        if future.state.is_completed():
+            outcomes[region] = {"result": future.result()}
+        else:
+            errors, details = _failures({region: future.state})
+            outcomes[region] = {"error": errors[region], "details": details.get(region)}
+    return outcomes
+
+
+def dask_task_runner(address: str, workers: int) -> TaskRunner:
+    """prefect-dask's runner: on the scheduler at `address`, or ("") on a temporary
+    LocalCluster of `workers` processes (one task each) that closes with the stage flow."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1,
+                                          "processes": True, "dashboard_address": None})
+
+
+def _ingest_on_threads(home: str, extract_dirs: dict[str, str | None]) -> tuple[
+        list[dict[str, Any]], dict[str, str], dict[str, str]]:
+    """Each region's ingest on the flow's thread pool, straight into the store (they queue
+    on the store's writer slot)."""
+    futures = {r: ingest_region_task.submit(home, r, d) for r, d in extract_dirs.items()}
+    wait(list(futures.values()))
+    ingested = [f.result() for f in futures.values() if f.state.is_completed()]
+    return ingested, *_failures({r: f.state for r, f in futures.items()
+                                 if not f.state.is_completed()})
+
+
+def _ingest_on_dask(home: str, extract_dirs: dict[str, str | None], address: str,
+                    workers: int) -> tuple[list[dict[str, Any]], dict[str, str],
+                                           dict[str, str]]:
+    """Stage every region in parallel on Dask workers, then merge them into the store one
+    at a time (the one writer), in region order. The staging folders are removed after."""
+    root = staging.staging_root(Workspace(Path(home)), f"run-{flow_run.id}")
+    try:
+        outcomes = stage_regions_flow.with_options(
+            task_runner=dask_task_runner(address, workers))(home, extract_dirs, str(root))
+        ingested, failed, details = [], {}, {}
+        for region, outcome in sorted(outcomes.items()):
+            if "error" in outcome:
+                failed[region] = outcome["error"]
+                if outcome["details"]:
+                    details[region] = outcome["details"]
+                continue
+            state = merge_region_task(home, outcome["result"], return_state=True)
+            if state.is_completed():
+                ingested.append(state.result())
+            else:
+                errors, more = _failures({region: state})
+                failed.update(errors)
+                details.update(more)
+    finally:
+        staging.remove_staging(root)
+    return ingested, failed, details
 
 
 @flow(name="fh-screening-national", log_prints=True,
@@ -129,29 +241,30 @@ def regional_flow(region: str, home: str = str(DEFAULT_HOME), extract_dir: str |
 def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME),
                   extract_root: str | None = None, as_of: date | None = None,
                   run_id: str | None = None, model: str | None = None,
-                  language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
-    """Ingest every region (fanned out, at most `max_concurrent_regions` at once; store
-    writes one at a time), then screen the regions that succeeded together and write one
+                  language: str = DEFAULT_LANGUAGE, runner: Runner | None = None,
+                  dask_address: str | None = None) -> dict[str, Any]:
+    """Ingest every region, then screen the regions that succeeded together and write one
     run folder with every lipid clinic's and practice's lists. A failed region does not
-    stop the others: the run writes their outputs, reports the failure and then fails."""
+    stop the others: the run writes their outputs, reports the failure and then fails.
+
+    `runner` (default: `[national] runner` in config/deployments.toml): "threads" ingests
+    on this machine (at most `max_concurrent_regions` at once; store writes one at a
+    time); "dask" stages the regions in parallel on a Dask cluster, at `dask_address` (a
+    scheduler address; "" = a temporary local cluster; default: `[national]
+    dask_address`), and merges them into the store one at a time."""
+    settings = national_settings()
+    runner = runner or settings["runner"]
     regions = sorted(regions or list_regions())
     ensure_store_limit(home)
-    futures = {
-        r: ingest_region_task.submit(home, r, str(Path(extract_root) / r) if extract_root
-                                     else None)
-        for r in regions
-    }
-    wait(list(futures.values()))
-    ingested, failed_states = [], {}
-    for region, future in futures.items():
-        if future.state.is_completed():
-            ingested.append(future.result())
-        else:
-            failed_states[region] = future.state
+    extract_dirs = {r: str(Path(extract_root) / r) if extract_root else None for r in regions}
+    if runner == "dask":
+        ingested, failed, details = _ingest_on_dask(
+            home, extract_dirs, settings["dask_address"] if dask_address is None
+            else dask_address, settings["dask_workers"])
+    else:
+        ingested, failed, details = _ingest_on_threads(home, extract_dirs)
     if not ingested:
-        raise _fail("national", failed_states)
-    failed = {r: _error_text(s) for r, s in failed_states.items()}
-    details = {r: d for r, s in failed_states.items() if (d := _error_details(s))}
+        raise _fail("national", failed, details)
     done = [r["region"] for r in ingested]
     result = _screen_and_publish(home, done, ingested, as_of, run_id, model, language,
                                  failed, details)
@@ -160,6 +273,17 @@ def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME
             f"{len(failed)} region(s) failed ({', '.join(sorted(failed))}); outputs for "
             f"{', '.join(done)} were written to run {result['run_id']}")
     return result
+
+
+def _dask_worker() -> dict[str, str | None]:
+    """The Dask worker (address) and host this task runs on; None outside Dask."""
+    from distributed import get_worker
+
+    try:
+        address = get_worker().address
+    except ValueError:
+        address = None
+    return {"dask_worker": address, "host": socket.gethostname()}
 
 
 def _error_text(state: Any) -> str:

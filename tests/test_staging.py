@@ -1,0 +1,130 @@
+"""Staging (fh_screening/staging.py) without Prefect or Dask: a region staged into its own
+store and merged gives the workspace store exactly what a direct ingest gives, also for a
+monthly file checked against rows stored by earlier runs (known people, duplicates of
+stored rows); files are merged once; a seed holds everything the ingest SQL reads."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from fh_screening import pipeline, staging
+from fh_screening.config import PROJECT_ROOT, SAMPLES_DIR, SQL_DIR
+from fh_screening.store import Workspace, connect
+
+REGION = "midtjylland"
+
+
+def fingerprint(ws: Workspace) -> dict[str, tuple[int, int]]:
+    """Per table: rows, and the sum of the rows' hashes (order-free, counts duplicates)."""
+    tables = {t: t for t in ("practices", "patients", "lab_results", "prescriptions",
+                             "diagnoses", "relations", "genetic_tests", "quarantine",
+                             "vault.identity")}
+    tables["ingested_files"] = "(select * exclude (ingested_at) from ingested_files)"
+    con = connect(ws.store_path, read_only=True)
+    try:
+        con.execute(f"attach '{ws.vault_path}' as vault (read_only)")
+        return {name: tuple(con.execute(
+            f"select count(*), coalesce(sum(hash(r)::hugeint), 0) from {source} r").fetchall()[0])
+            for name, source in tables.items()}
+    finally:
+        con.close()
+
+
+def stage_and_merge(ws: Workspace, extract_dir, token: str) -> dict:
+    root = staging.staging_root(ws, token)
+    staging.prepare_region(ws, REGION, root / REGION)
+    staged = staging.stage_region(ws, REGION, extract_dir, root / REGION)
+    merged = staging.merge_region(ws, staged)
+    staging.remove_staging(root)
+    return merged
+
+
+def summary(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("files", "staging")} | {
+        "reasons": [f["reasons"] for f in result["files"]]}
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """Two workspaces with the same store after the June extracts (ingested directly),
+    then a July extract: ingested directly into one, staged and merged into the other."""
+    root = tmp_path_factory.mktemp("staging")
+    extracts = root / "extracts"
+    shutil.copytree(SAMPLES_DIR / REGION, extracts)
+    direct, staged = Workspace(root / "direct"), Workspace(root / "staged")
+    pipeline.ingest_step(direct, REGION, extracts)
+    shutil.copytree(direct.home, staged.home)
+    june = fingerprint(direct)
+
+    labs = pl.read_parquet(extracts / "lab_results_20260630.parquet")
+    known = labs.row(0, named=True)
+    pl.DataFrame({  # a new LDL for a known person; a repeat of a stored row
+        "patient_cpr": [known["patient_cpr"], known["patient_cpr"]],
+        "collected_at": [datetime(2026, 7, 20, 8, 15), known["collected_at"]],
+        "test_code": ["18262-6", known["test_code"]],
+        "value": [7.6, known["value"]],
+        "unit": ["mmol/L", known["unit"]],
+    }).write_parquet(extracts / "lab_results_20260731.parquet")
+    pl.read_parquet(extracts / "relatives_20260630.parquet").head(1).write_parquet(
+        extracts / "relatives_20260731.parquet")  # a family link already stored
+    july_direct = pipeline.ingest_step(direct, REGION, extracts)
+    july_staged = stage_and_merge(staged, extracts, "july")
+    again = stage_and_merge(staged, extracts, "again")
+    return direct, staged, june, july_direct, july_staged, again
+
+
+def test_a_staged_monthly_file_is_checked_against_the_stored_rows(stores):
+    direct, staged, june, july_direct, july_staged, _ = stores
+    assert summary(july_staged) == summary(july_direct)
+    assert (july_staged["files_ingested"], july_staged["files_skipped"]) == (2, 7)
+    # the known person's new LDL is accepted; the repeats of stored rows are quarantined
+    assert (july_staged["rows_accepted"], july_staged["rows_quarantined"]) == (1, 2)
+    reasons = [f["reasons"] for f in july_staged["files"] if not f["skipped"]]
+    assert all(set(r) == {"duplicate of an earlier row"} for r in reasons), reasons
+    assert fingerprint(staged) == fingerprint(direct) != june
+
+
+def test_staging_again_merges_nothing(stores):
+    direct, staged, _, _, _, again = stores
+    assert (again["files_ingested"], again["files_skipped"], again["rows_read"]) == (0, 9, 0)
+    assert fingerprint(staged) == fingerprint(direct)
+    assert list((staged.home / "staging").iterdir()) == []
+
+
+def test_a_file_another_run_ingested_meanwhile_is_skipped_at_the_merge(stores, tmp_path):
+    _, staged_ws, _, _, _, _ = stores
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(staged_ws.home, ws.home)
+    extracts = tmp_path / "extracts"
+    extracts.mkdir()
+    known = pl.read_parquet(SAMPLES_DIR / REGION / "lab_results_20260630.parquet").row(
+        5, named=True)
+    pl.DataFrame({"patient_cpr": [known["patient_cpr"]],
+                  "collected_at": [datetime(2026, 8, 3, 9, 0)], "test_code": ["18262-6"],
+                  "value": [5.1], "unit": ["mmol/L"]}).write_parquet(
+        extracts / "lab_results_20260831.parquet")
+    root = staging.staging_root(ws, "race")
+    staging.prepare_region(ws, REGION, root / REGION)
+    staged = staging.stage_region(ws, REGION, extracts, root / REGION)
+    assert (staged["files_ingested"], staged["rows_accepted"]) == (1, 1)
+    # another run ingests the same file while this one was staging it
+    assert pipeline.ingest_step(ws, REGION, extracts)["rows_accepted"] == 1
+    after_other_run = fingerprint(ws)
+    merged = staging.merge_region(ws, staged)
+    assert (merged["files_ingested"], merged["files_skipped"], merged["rows_accepted"]) == (
+        0, 1, 0)
+    assert fingerprint(ws) == after_other_run  # the row is stored once
+
+
+def test_every_stored_table_the_ingest_reads_is_in_the_seed():
+    schema = (SQL_DIR / "schema" / "store.sql").read_text()
+    stored = set(re.findall(r"create table if not exists (\w+)", schema))
+    code = "\n".join(p.read_text() for p in [*sorted((SQL_DIR / "ingest").glob("*.sql")),
+                                             PROJECT_ROOT / "fh_screening" / "ingest.py"])
+    read = {t for t in re.findall(r"\b(?:from|join)\s+(\w+)", code, re.I) if t in stored}
+    assert read and read <= set(staging.LOOKUPS), read - set(staging.LOOKUPS)
