@@ -30,14 +30,25 @@ def store_imbalances(con: duckdb.DuckDBPyConnection, regions: list[str]) -> list
                       "stored", "quarantine_rows"), r, strict=True)) for r in rows]
 
 
+def duplicate_people(con: duckdb.DuckDBPyConnection) -> int:
+    """People with more than one row in `patients` (must be 0: every screening result and
+    list is per person)."""
+    return con.execute("select count(*) from (select person_id from patients "
+                       "group by person_id having count(*) > 1)").fetchall()[0][0]
+
+
 def check_store(con: duckdb.DuckDBPyConnection, regions: list[str]) -> None:
-    """Raise AccountingError naming every file whose rows do not balance."""
+    """Raise AccountingError naming every file whose rows do not balance, or when a person
+    has more than one patients row."""
     problems = store_imbalances(con, regions)
     if problems:
         lines = [f"{p['path']} ({p['table']}): read {p['rows_read']}, accepted "
                  f"{p['rows_accepted']} (stored {p['stored']}), quarantined "
                  f"{p['rows_quarantined']} (stored {p['quarantine_rows']})" for p in problems]
         raise AccountingError("rows do not balance for " + "; ".join(lines))
+    doubled = duplicate_people(con)
+    if doubled:
+        raise AccountingError(f"{doubled} people have more than one row in patients")
 
 
 def check_ingest_results(ingested: list[dict[str, Any]]) -> None:

@@ -47,6 +47,10 @@ class CascadeOutput:
     files: list[str]
 
 
+# Stands for the family number in a rendered letter; cannot occur in the letter's text.
+FAMILY_PLACEHOLDER = "\x00family\x00"
+
+
 def letter_path(clinic: str, family: int) -> str:
     """Where a family's letter lies, relative to the cascade folder."""
     return f"letters/{safe_file_name(clinic)}/family-{family:03d}.html"
@@ -88,12 +92,16 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
             filter_columns=("priority", "sex", "already_referred", "genetic_test"),
             group_column="family", highlight=("priority", 1)))
         result.files += [f"{stem}.csv", f"{stem}.xlsx", f"{stem}.html"]
+        # The letter holds no personal data and differs between a clinic's families only
+        # in the family number: render it once per clinic (a national run writes ten
+        # thousand letters) and put each number in the placeholder.
+        letter = letter_template.render(
+            letters=[{"t": lt} for lt in letter_langs], clinic=clinic,
+            family=FAMILY_PLACEHOLDER,
+            paediatric_age=params["cascade_paediatric_test_by_age"])
         for family in sorted(rows["family"].unique().to_list()):
             name = f"cascade/{letter_path(clinic, family)}"
-            write_private(out / name, letter_template.render(
-                letters=[{"t": lt} for lt in letter_langs], clinic=clinic,
-                family=f"{family:03d}",
-                paediatric_age=params["cascade_paediatric_test_by_age"]))
+            write_private(out / name, letter.replace(FAMILY_PLACEHOLDER, f"{family:03d}"))
             result.files.append(name)
             result.letters += 1
         result.per_clinic[clinic] = frame.height

@@ -10,6 +10,7 @@ from datetime import date
 
 import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 
 def template_env() -> Environment:
@@ -47,6 +48,70 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
+def _text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """`cell_text` as a polars expression (the same text for every type a list uses)."""
+    c = pl.col(name)
+    if dtype == pl.Boolean:
+        text = pl.when(c).then(pl.lit("yes")).otherwise(pl.lit("no"))
+    elif isinstance(dtype, pl.List):
+        text = c.list.eval(pl.element().cast(pl.String)).list.join("; ")
+    elif dtype == pl.Date:
+        text = c.dt.strftime("%Y-%m-%d")
+    elif isinstance(dtype, pl.Datetime):
+        text = c.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    else:
+        text = c.cast(pl.String)  # floats as rounded in SQL: 4.0 stays "4.0"
+    return pl.when(c.is_null()).then(pl.lit("")).otherwise(text)
+
+
+def _escape(text: pl.Expr) -> pl.Expr:
+    """HTML-escape as markupsafe does (& < > " ')."""
+    for raw, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"),
+                        ("'", "&#39;")):
+        text = text.str.replace_all(raw, entity, literal=True)
+    return text
+
+
+def _rows_html(frame: pl.DataFrame, columns: list[Col], group_column: str | None,
+               highlight: tuple[str, object] | None) -> str:
+    """The table body, built column-wise by polars: a national cascade list has tens of
+    thousands of rows, too many for a template loop per cell."""
+    if frame.height == 0:
+        return ""
+    texts = {n: _escape(_text(n, frame.schema[n])) for c in columns for n in (c.name, *c.detail)}
+    cells = []
+    for c in columns:
+        css = (' class="num"' if frame.schema[c.name].is_numeric() else ' class="wide"'
+               if c.wide else ' class="nowrap"' if c.nowrap else "")
+        text = texts[c.name]
+        shown = (pl.concat_str([pl.lit('<a href="'), text, pl.lit('">'),
+                                text.str.extract(r"([^/]*)$", 1), pl.lit("</a>")])
+                 if c.link else text)
+        if c.detail:
+            parts = pl.concat_list([texts[d] for d in c.detail]).list.eval(
+                pl.element().filter(pl.element() != "")).list.join(" · ")
+            shown = pl.concat_str([shown, pl.when(parts != "").then(pl.concat_str(
+                [pl.lit('<div class="detail">'), parts, pl.lit("</div>")])).otherwise(pl.lit(""))])
+        cells.append(pl.concat_str([pl.lit('<td data-sort="'), text, pl.lit(f'"{css}>'), shown,
+                                    pl.lit("</td>")]))
+    classes = []
+    if highlight:
+        classes.append(pl.when(pl.col(highlight[0]).eq_missing(pl.lit(highlight[1])))
+                       .then(pl.lit("hi")))
+    if group_column:
+        changed = pl.col(group_column).ne_missing(pl.col(group_column).shift(1))
+        classes.append(pl.when(changed & (pl.int_range(pl.len()) > 0))
+                       .then(pl.lit("group-start")))
+    css = (pl.concat_list(classes).list.drop_nulls().list.join(" ") if classes
+           else pl.lit(""))
+    row = pl.concat_str([
+        pl.lit('<tr data-order="'), pl.int_range(pl.len()).cast(pl.String), pl.lit('"'),
+        pl.when(css != "").then(pl.concat_str([pl.lit(' class="'), css, pl.lit('"')]))
+        .otherwise(pl.lit("")),
+        pl.lit(">"), *cells, pl.lit("</tr>")])
+    return "\n  ".join(frame.select(row.alias("row"))["row"].to_list())
+
+
 def render_table_page(frame: pl.DataFrame, columns: list[Col], *, title: str, meta: list[str],
                       note: str, filter_columns: tuple[str, ...] = (),
                       group_column: str | None = None,
@@ -57,25 +122,12 @@ def render_table_page(frame: pl.DataFrame, columns: list[Col], *, title: str, me
     (families); `highlight` = (column, value) shades matching rows (high priority)."""
     shown = [{"label": c.label, "numeric": frame.schema[c.name].is_numeric(), "wide": c.wide,
               "nowrap": c.nowrap} for c in columns]
-    rows = []
-    previous: object = object()
-    for record in frame.iter_rows(named=True):
-        css = []
-        if highlight and record.get(highlight[0]) == highlight[1]:
-            css.append("hi")
-        if group_column:
-            if record[group_column] != previous and rows:
-                css.append("group-start")
-            previous = record[group_column]
-        cells = []
-        for c in columns:
-            detail = " · ".join(t for t in (cell_text(record[d]) for d in c.detail) if t)
-            cells.append({"text": cell_text(record[c.name]), "detail": detail, "link": c.link})
-        rows.append({"cells": cells, "css": " ".join(css)})
     names = [c.name for c in columns]
     filters = [{"label": columns[names.index(name)].label, "index": names.index(name),
-                "options": sorted({cell_text(v) for v in frame[name].to_list()} - {""})}
+                "options": sorted({cell_text(v) for v in frame[name].unique().to_list()}
+                                  - {""})}
                for name in filter_columns if name in names]
     return template_env().get_template("table_page.html.j2").render(
-        title=title, meta=meta, note=note, columns=shown, rows=rows, filters=filters,
-        empty=empty)
+        title=title, meta=meta, note=note, columns=shown,
+        rows_html=Markup(_rows_html(frame, columns, group_column, highlight)),
+        row_count=frame.height, filters=filters, empty=empty)

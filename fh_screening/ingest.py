@@ -310,7 +310,7 @@ def _temp_object_kinds(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
         {"n": name}).fetchall()]
 
 
-Validator = Callable[[duckdb.DuckDBPyConnection, str, str], dict]
+Validator = Callable[[duckdb.DuckDBPyConnection, str, str, int], dict]
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
@@ -318,8 +318,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
                 validator: Validator | None = None) -> FileResult:
     """Ingest one file, or skip it when its checksum was ingested before.
 
-    `validator(con, table, source)` checks the temp view `accepted` before anything is
-    committed and raises to stop the file (and the region's run); its report is kept.
+    `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
+    before anything is committed and raises to stop the file (and the region's run); its
+    report is kept.
     """
     checksum = file_checksum(path)
     result = FileResult(path=str(path), table=table, checksum=checksum)
@@ -375,8 +376,11 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         "create or replace temp view accepted as select p.* exclude (_row, _pid, _problem), "
         "m.region, m.source_file, p._row as row_number "
         "from parsed p, ingest_file_meta m where p._problem is null")
+    counts = con.execute(
+        "select count(*) filter (where _problem is null), "
+        "count(*) filter (where _problem is not null) from parsed").fetchall()[0]
     if validator is not None:
-        result.validation = validator(con, table, str(path))
+        result.validation = validator(con, table, str(path), counts[0])
 
     con.execute("begin transaction")
     try:
@@ -402,9 +406,6 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
             "regexp_replace(csv_line, '[0-9]{6}-?[0-9]{4}', '<cpr>', 'g'), $region "
             "from csv_rejects", file_params)
         rejects = con.execute("select count(*) from csv_rejects").fetchall()[0][0]
-        counts = con.execute(
-            "select count(*) filter (where _problem is null), "
-            "count(*) filter (where _problem is not null) from parsed").fetchall()[0]
         result.rows_accepted = counts[0]
         result.rows_quarantined = counts[1] + rejects
         result.rows_read = rows_in_file
@@ -456,6 +457,7 @@ def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extrac
                   validator: Validator | None = None) -> IngestResult:
     """Ingest every new file of one region's extract folder."""
     _load_lookups(con, dialect, load_units())
+    con.execute("drop table if exists cpr_ids")  # a cache of this region's CPR fields
     result = IngestResult(region=dialect.name)
     files = region_files(dialect, extract_dir)
     for i, (table, path) in enumerate(files, 1):

@@ -58,12 +58,12 @@ def default_extract_dir(region: str) -> Path:
     return SAMPLES_DIR / check_region_name(region)
 
 
-def _validator(con, table: str, source: str) -> dict[str, Any]:
+def _validator(con, table: str, source: str, rows: int) -> dict[str, Any]:
     from fh_screening.validate import require_valid, validate_table
 
     with stage("validate"):
         report = validate_table(con, table, relation="accepted", source=source,
-                                sample_rows=VALIDATION_SAMPLE_ROWS)
+                                sample_rows=VALIDATION_SAMPLE_ROWS, known_rows=rows)
     require_valid(report)
     return report.to_dict()
 

@@ -528,6 +528,7 @@ def validate_table(
     sample_rows: int | None = None,
     suites_dir: Path = EXPECTATIONS_DIR,
     relation: str | None = None,
+    known_rows: int | None = None,
 ) -> ValidationReport:
     """Validate rows of a canonical table in DuckDB, optionally one batch or a sample.
 
@@ -535,7 +536,8 @@ def validate_table(
     in `params`, never into the string. `relation` reads from another DuckDB table (e.g. a
     staging table) with `table`'s suite. With `sample_rows`, a batch larger than that is
     validated on a reservoir sample with a fixed seed (same batch, same sample) and the
-    report says so; the sample is drawn after the where filter.
+    report says so; the sample is drawn after the where filter. `known_rows`: the number of
+    rows the caller already counted, which spares a pass over a large relation.
     """
     if table not in TABLES:
         raise ValueError(f"unknown canonical table {table!r}; expected one of {TABLES}")
@@ -550,7 +552,8 @@ def validate_table(
         # fetchall, not fetchone: in duckdb 2.0 a half-read execute() result blocks the
         # connection ("connection has an unfinished result from execute()").
         count_sql = f"SELECT count(*) FROM ({base})"  # noqa: S608
-        total = int(con.sql(count_sql, params=args or None).fetchall()[0][0])
+        total = (known_rows if known_rows is not None
+                 else int(con.sql(count_sql, params=args or None).fetchall()[0][0]))
         if total > sample_rows:
             # DuckDB applies USING SAMPLE before WHERE, so sample the filtered subquery.
             query = (

@@ -12,6 +12,7 @@ from fh_screening.accounting import (
     AccountingError,
     check_ingest_results,
     check_store,
+    duplicate_people,
     store_imbalances,
 )
 from fh_screening.pipeline import ingest_step, run_screening
@@ -70,6 +71,25 @@ def test_lost_or_doubled_rows_fail_the_check_naming_the_file(ingested, tamper, s
             ("laboratoriesvar.csv", stored, quarantined)]
         with pytest.raises(AccountingError, match=r"laboratoriesvar\.csv \(lab_results\): "
                                                   r"read 10, accepted 9"):
+            check_store(con, ["syddanmark"])
+    finally:
+        con.close()
+
+
+def test_a_person_with_two_patients_rows_fails_the_check(ingested):
+    """patients has no primary key (too slow at national size); uniqueness is checked on
+    the store instead. The tampering keeps the file's row count, so only this check sees
+    it."""
+    ws, _, _ = ingested
+    con = connect(ws.store_path)
+    try:
+        first, second = (r[0] for r in con.execute(
+            "select person_id from patients order by row_number limit 2").fetchall())
+        con.execute("delete from patients where person_id = ?", [second])
+        con.execute("insert into patients select * from patients where person_id = ?", [first])
+        assert store_imbalances(con, ["syddanmark"]) == []
+        assert duplicate_people(con) == 1
+        with pytest.raises(AccountingError, match="1 people have more than one row"):
             check_store(con, ["syddanmark"])
     finally:
         con.close()

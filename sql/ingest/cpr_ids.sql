@@ -1,15 +1,29 @@
--- One row per distinct CPR field of the file (view `stg_cprs`: the `cpr` column, and
--- `relative_cpr` for relations): its digits, why it cannot be accepted (NULL when it
--- can), and its pseudonym. The table files join this instead of hashing every row: a
--- national lab file holds each person about ten times, and the keyed HMAC (two SHA-256)
--- is the most expensive expression of the ingest. An empty or missing field is ''.
-create or replace temp table cpr_ids as
+-- Every distinct CPR field met so far in this region's files (view `stg_cprs`: the
+-- `cpr` column, and `relative_cpr` for relations): its digits, why it cannot be accepted
+-- (NULL when it can), its pseudonym and the birth date it encodes. An empty or missing
+-- field is ''. The table files join this instead of hashing every row: a national lab
+-- file holds each person about ten times, the same people are in the patients, lab and
+-- family files, and the keyed HMAC (two SHA-256) is the most expensive expression of the
+-- ingest. The table lives for one region's ingest (one connection, one key) and is never
+-- stored; `ingest.py` drops it when a region's ingest starts.
+create temp table if not exists cpr_ids (
+    raw        varchar not null,
+    digits     varchar,
+    problem    varchar,
+    person_id  varchar,
+    birth_date date
+);
+
+insert into cpr_ids
 with fields as (
-    select distinct coalesce(raw, '') as raw from stg_cprs
+    select distinct coalesce(s.raw, '') as raw
+    from stg_cprs s
+    where not exists (select 1 from cpr_ids c where c.raw = coalesce(s.raw, ''))
 )
 select
     raw,
     cpr_digits(raw) as digits,
     cpr_problem(raw) as problem,
-    case when cpr_problem(raw) is null then pseudonym(cpr_digits(raw), $ipad, $opad) end as person_id
+    case when cpr_problem(raw) is null then pseudonym(cpr_digits(raw), $ipad, $opad) end as person_id,
+    case when cpr_problem(raw) is null then cpr_birth_date(cpr_digits(raw)) end as birth_date
 from fields;

@@ -8,8 +8,9 @@ with typed as (
         k.digits as _cpr,
         k.problem as cpr_problem,
         k.person_id,
-        birth_date as birth_date_text,
-        parse_date(birth_date, $date_format) as birth_date_given,
+        k.birth_date as cpr_birth,
+        stg.birth_date as birth_date_text,
+        parse_date(stg.birth_date, $date_format) as birth_date_given,
         sex as sex_text,
         (select canonical from value_map v where v.kind = 'sex' and v.source_value = trim(stg.sex)) as sex_given,
         nullif(trim(gp_practice_id), '') as gp_practice_id,
@@ -21,7 +22,6 @@ with typed as (
 derived as (
     select
         *,
-        case when cpr_problem is null then cpr_birth_date(_cpr) end as cpr_birth,
         case when cpr_problem is null then cpr_sex(_cpr) end as cpr_sex
     from typed
 )

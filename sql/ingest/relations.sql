@@ -10,6 +10,8 @@ with typed as (
         r.digits as _relative_cpr,
         r.problem as relative_problem,
         r.person_id as relative_id,
+        k.birth_date as person_birth,
+        r.birth_date as relative_birth,
         (select canonical from value_map v where v.kind = 'relation' and v.source_value = trim(stg.relation)) as relation
     from stg
     left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
@@ -20,15 +22,17 @@ shaped as (
         *,
         -- the link as a parent -> child edge ("mother"/"father": the relative is the
         -- parent), with both birth dates from the CPR numbers
-        case when relation in ('mother', 'father') then cpr_birth_date(_relative_cpr)
-             when relation = 'child' then cpr_birth_date(_cpr) end as parent_birth,
-        case when relation in ('mother', 'father') then cpr_birth_date(_cpr)
-             when relation = 'child' then cpr_birth_date(_relative_cpr) end as child_birth
+        case when relation in ('mother', 'father') then relative_birth
+             when relation = 'child' then person_birth end as parent_birth,
+        case when relation in ('mother', 'father') then person_birth
+             when relation = 'child' then relative_birth end as child_birth
     from typed
 ),
+-- Links already stored, from any region (families cross regions; a link sent by two
+-- regions is one link), only for the people of this file.
 stored as (
     select person_id, relative_id, relation from relations
-    where region = $region and person_id in (select person_id from typed)
+    where person_id in (select person_id from typed)
 )
 -- Parent links must not form a cycle (nobody is their own ancestor). A parent is born
 -- before their child, so along parent -> child links birth dates only increase and no

@@ -40,10 +40,19 @@ index_chosen as (
     from index_cases
     where genetic_positive or known_fh or flagged_index
 ),
+-- Only the index cases' families are walked (a national store has millions of links;
+-- the lists need the few thousand families of index cases).
 first_degree as (
     select distinct person_id, relative_id, relation
     from relations
     where relation in (select unnest($cascade_relations))
+      and person_id in (select person_id from index_chosen)
+),
+hop as (
+    select distinct person_id, relative_id, relation
+    from relations
+    where relation in (select unnest($cascade_relations))
+      and person_id in (select relative_id from first_degree)
 ),
 second_degree as (
     select distinct
@@ -55,7 +64,7 @@ second_degree as (
              when a.relation = 'child' then 'grandchild'
              else 'niece/nephew' end as relation
     from first_degree a
-    join first_degree b on b.person_id = a.relative_id
+    join hop b on b.person_id = a.relative_id
     where b.relative_id <> a.person_id
       and ((a.relation in ('mother', 'father') and b.relation in ('mother', 'father', 'sibling'))
            or (a.relation = 'child' and b.relation = 'child')
@@ -76,6 +85,7 @@ last_ldl as (
         max_by(untreated_ldl, sampled_at) as last_untreated_ldl
     from ldl_history
     where ldl is not null and cast(sampled_at as date) <= $as_of
+      and person_id in (select relative_id from family)
     group by person_id
 ),
 treatment_now as (
@@ -88,6 +98,7 @@ treatment_now as (
     left join drug_default_reduction df on df.atc_code = p.atc_code
     where p.atc_code like 'C10%' and p.start_date <= $as_of
       and (p.end_date is null or p.end_date >= $as_of)
+      and p.person_id in (select relative_id from family)
     group by p.person_id
 ),
 relatives as (

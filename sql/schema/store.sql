@@ -12,8 +12,12 @@ create table if not exists practices (
     primary key (region, gp_practice_id)
 );
 
+-- person_id is unique (ingest quarantines a second row of a person in a file and a newer
+-- snapshot replaces the older row; accounting.check_store verifies it before screening).
+-- Not declared as a primary key: DuckDB's index costs more than the whole rest of the
+-- patients insert at national size (about 10 s per 3 million people).
 create table if not exists patients (
-    person_id        varchar not null primary key,
+    person_id        varchar not null,
     birth_date       date    not null,
     sex              varchar not null,
     region           varchar not null,
@@ -130,7 +134,7 @@ create table if not exists referral_history (
 -- (feature name, the person's value, odds ratio); the outputs word them in the reader's
 -- language (fh_screening/i18n.py).
 create table if not exists model_scores (
-    person_id        varchar not null primary key,
+    person_id        varchar not null,            -- unique: one row per screened person
     region           varchar not null,
     fh_probability   double  not null,
     model_reason_features struct(feature varchar, value double, odds_ratio double)[] not null,
