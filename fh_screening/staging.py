@@ -21,8 +21,10 @@ The guarantees are those of a direct ingest:
   skipped exactly as a direct ingest skips them; the merge skips any file another run
   ingested in the meantime (by checksum) and reports it as skipped;
 - the same checks: duplicates, same-sample totals, unknown people and relation cycles are
-  checked against the seeded rows, as a direct ingest checks the store (each region sees
-  the store as it was when the run began, not the other regions' files of the same run);
+  checked against the seeded rows, as a direct ingest checks the store; when the store
+  changed since the seed for the people of the staged files (another region of the same
+  run sent them, or another run), the staged verdicts may be stale, so the region is
+  ingested directly into the store instead (`merge_region`), as on one machine;
 - all or nothing: identities go to the vault first (an identity without store rows is
   harmless), then one transaction adds the region's rows, quarantine and file register,
   after checking that every merged file's rows balance; a crash leaves the store as it
@@ -53,8 +55,10 @@ from fh_screening.store import Workspace, connect
 
 # What ingest reads from the store (sql/ingest/*.sql, ingest.py), copied into each seed:
 # table -> True when only the staged region's rows are read, False for every region's.
-# tests/test_dask.py checks the ingest SQL reads no other stored table.
-LOOKUPS = {"ingested_files": False, "patients": False, "lab_results": True, "relations": True}
+# tests/test_staging.py checks the ingest SQL reads no other stored table, and reads a
+# region-only table only with `region = $region`.
+LOOKUPS = {"ingested_files": False, "patients": False, "lab_results": True,
+           "relations": False}
 
 
 @dataclass(frozen=True)
@@ -114,12 +118,15 @@ def stage_region(ws: Workspace, region: str, extract_dir: Path | None, staging: 
     shutil.rmtree(sws.vault_path.parent, ignore_errors=True)
     shutil.copyfile(sws.seed_path, sws.store_path)
     return {**ingest_step(sws, region, extract_dir, progress=progress),
-            "staging": str(staging)}
+            "staging": str(staging), "extract_dir": str(extract_dir) if extract_dir else None}
 
 
-def merge_region(ws: Workspace, staged: dict[str, Any]) -> dict[str, Any]:
+def merge_region(ws: Workspace, staged: dict[str, Any], *,
+                 progress: Progress | None = None) -> dict[str, Any]:
     """Merge a staged region into the workspace store (call while holding its writer
-    slot). Returns the region's ingest result as a direct ingest would have reported it."""
+    slot). Returns the region's ingest result as a direct ingest would have reported it,
+    with `merged_from`: "staging", or "direct ingest" when the store changed since the
+    seed for the people of the staged files (then the region is ingested directly)."""
     region, sws = staged["region"], StagingWorkspace(Path(staged["staging"]), key_home=ws.home)
     files = [dict(f) for f in staged["files"]]
     new = [f["checksum"] for f in files if not f["skipped"]]
@@ -135,12 +142,52 @@ def merge_region(ws: Workspace, staged: dict[str, Any]) -> dict[str, Any]:
                     f.update(skipped=True, rows_read=0, rows_accepted=0, rows_quarantined=0,
                              reasons={}, validation=None)
             merging = [c for c in new if c not in already]
+            if merging and _stale(con, sws, region, merging):
+                con.close()
+                direct = ingest_step(ws, region, _extract_dir(staged), progress=progress)
+                return {**direct, "merged_from": "direct ingest"}
             if merging:
                 _merge(con, ws, sws, region, merging)
     finally:
         con.close()
     totals = IngestResult(region, [FileResult(**f) for f in files]).totals()
-    return {"region": region, **totals, "files": files}
+    return {"region": region, **totals, "files": files, "merged_from": "staging"}
+
+
+def _extract_dir(staged: dict[str, Any]) -> Path | None:
+    return Path(staged["extract_dir"]) if staged.get("extract_dir") else None
+
+
+def _stale(con: duckdb.DuckDBPyConnection, sws: StagingWorkspace, region: str,
+           checksums: list[str]) -> bool:
+    """Did the store change since the seed in rows the ingest of these files looked up
+    (the seeded tables, for the people in the files)? Then its verdicts may be stale."""
+    con.execute(f"attach '{_sql_path(sws.seed_path)}' as seed (read_only)")
+    try:
+        con.execute("create or replace temp table merging_paths as select path "
+                    "from staged.ingested_files where checksum in (select unnest(?))",
+                    [checksums])
+        people = " union ".join(
+            f"select {c} from staged.{t} where source_file in (select path from merging_paths)"
+            for t, c in [(t, "person_id") for t in TABLES if t != "practices"]
+            + [("relations", "relative_id"), ("quarantine", "person_id")])
+        con.execute(f"create or replace temp table merging_people as {people}")
+        for table, by_region in LOOKUPS.items():
+            if table == "ingested_files":  # files: skipped by checksum above
+                continue
+            scope = ("where person_id in (select * from merging_people)"
+                     + (" and region = $region" if by_region else ""))
+            params = {"region": region} if by_region else None
+            now, then = (f"select {_columns(con, table)} from {db}{table} {scope}"
+                         for db in ("", "seed."))
+            changed = con.execute(
+                f"select count(*) from (({now} except all {then}) union all "
+                f"({then} except all {now}))", params).fetchall()[0][0]
+            if changed:
+                return True
+        return False
+    finally:
+        con.execute("detach database if exists seed")
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> str:

@@ -75,8 +75,12 @@ def stage_region_task(home: str, region: str, extract_dir: str | None,
 
 @task(name="merge-region", **RETRY_OPTIONS)
 def merge_region_task(home: str, staged: dict[str, Any]) -> dict[str, Any]:
+    logger = get_run_logger()
     with store_writer(home):
-        merged = staging.merge_region(Workspace(Path(home)), staged)
+        merged = staging.merge_region(Workspace(Path(home)), staged, progress=logger.info)
+    if merged["merged_from"] != "staging":
+        logger.warning(f"{staged['region']}: the store changed for the people of its files "
+                       "since staging began; ingested directly instead")
     return {**merged, "staged_on": staged["staged_on"]}
 
 

@@ -91,6 +91,7 @@ def test_both_regions_are_ingested_with_the_same_counts(runs):
     for region in REGIONS:
         on_dask = dict(dask["ingest"][region])
         assert on_dask.pop("staged_on")["dask_worker"].startswith("tcp://127.0.0.1:")
+        assert on_dask.pop("merged_from") == "staging"
         assert on_dask == threads["ingest"][region]
         assert on_dask["files_ingested"] == 7 and on_dask["files_skipped"] == 0
         assert on_dask["rows_accepted"] > 70_000
@@ -119,6 +120,7 @@ def test_the_same_referrals_and_lists_byte_for_byte(runs):
     on_threads, on_dask = _summary(threads_ws), _summary(dask_ws)
     for region in REGIONS:
         assert on_dask["ingest"][region].pop("staged_on") == dask["ingest"][region]["staged_on"]
+        assert on_dask["ingest"][region].pop("merged_from") == "staging"
     for summary, ws in ((on_threads, threads_ws), (on_dask, dask_ws)):
         assert summary["lineage"].pop("output_dir") == str(ws.output_dir / RUN_ID)
         for f in summary["lineage"]["inputs"]:

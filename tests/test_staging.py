@@ -45,7 +45,7 @@ def stage_and_merge(ws: Workspace, extract_dir, token: str) -> dict:
 
 
 def summary(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k not in ("files", "staging")} | {
+    return {k: v for k, v in result.items() if k not in ("files", "staging", "merged_from")} | {
         "reasons": [f["reasons"] for f in result["files"]]}
 
 
@@ -81,6 +81,7 @@ def stores(tmp_path_factory):
 def test_a_staged_monthly_file_is_checked_against_the_stored_rows(stores):
     direct, staged, june, july_direct, july_staged, _ = stores
     assert summary(july_staged) == summary(july_direct)
+    assert july_staged["merged_from"] == "staging"
     assert (july_staged["files_ingested"], july_staged["files_skipped"]) == (2, 7)
     # the known person's new LDL is accepted; the repeats of stored rows are quarantined
     assert (july_staged["rows_accepted"], july_staged["rows_quarantined"]) == (1, 2)
@@ -121,10 +122,50 @@ def test_a_file_another_run_ingested_meanwhile_is_skipped_at_the_merge(stores, t
     assert fingerprint(ws) == after_other_run  # the row is stored once
 
 
+def test_a_region_whose_people_changed_since_the_seed_is_ingested_directly(stores, tmp_path):
+    """Another region (or run) changed a person of the staged file after the seed: here a
+    newer patients file records a death before the staged lab sample. The staged verdict
+    (accepted) is stale; the merge ingests the region directly, as one machine would."""
+    direct_ws, staged_ws, _, _, _, _ = stores
+    ws, reference = Workspace(tmp_path / "ws"), Workspace(tmp_path / "reference")
+    shutil.copytree(staged_ws.home, ws.home)
+    shutil.copytree(staged_ws.home, reference.home)
+    patients = pl.read_parquet(SAMPLES_DIR / REGION / "patients_20260630.parquet")
+    person = patients.row(0, named=True)
+    labs, deaths = tmp_path / "labs", tmp_path / "deaths"
+    labs.mkdir()
+    deaths.mkdir()
+    pl.DataFrame({"patient_cpr": [person["patient_cpr"]],
+                  "collected_at": [datetime(2026, 8, 3, 9, 0)], "test_code": ["18262-6"],
+                  "value": [5.1], "unit": ["mmol/L"]}).write_parquet(
+        labs / "lab_results_20260831.parquet")
+    patients.head(1).with_columns(date_of_death=pl.lit(datetime(2026, 8, 1).date())).write_parquet(
+        deaths / "patients_20260801.parquet")
+    root = staging.staging_root(ws, "stale")
+    staging.prepare_region(ws, REGION, root / REGION)
+    staged = staging.stage_region(ws, REGION, labs, root / REGION)
+    assert (staged["rows_accepted"], staged["rows_quarantined"]) == (1, 0)  # not yet dead
+    pipeline.ingest_step(ws, REGION, deaths)  # the other run, while this one staged
+    merged = staging.merge_region(ws, staged)
+    assert merged["merged_from"] == "direct ingest"
+    assert (merged["rows_accepted"], merged["rows_quarantined"]) == (0, 1)
+    assert merged["files"][0]["reasons"] == {"sample date after death": 1}
+    pipeline.ingest_step(reference, REGION, deaths)
+    pipeline.ingest_step(reference, REGION, labs)
+    assert fingerprint(ws) == fingerprint(reference)
+
+
 def test_every_stored_table_the_ingest_reads_is_in_the_seed():
     schema = (SQL_DIR / "schema" / "store.sql").read_text()
     stored = set(re.findall(r"create table if not exists (\w+)", schema))
     code = "\n".join(p.read_text() for p in [*sorted((SQL_DIR / "ingest").glob("*.sql")),
                                              PROJECT_ROOT / "fh_screening" / "ingest.py"])
-    read = {t for t in re.findall(r"\b(?:from|join)\s+(\w+)", code, re.I) if t in stored}
+    reads = [(m.group(1), code[m.end():m.end() + 120])
+             for m in re.finditer(r"\b(?:from|join)\s+(\w+)", code, re.I)
+             if m.group(1) in stored]
+    read = {t for t, _ in reads}
     assert read and read <= set(staging.LOOKUPS), read - set(staging.LOOKUPS)
+    # a table seeded with the staged region's rows only is read only for that region
+    for table, after in reads:
+        if staging.LOOKUPS[table]:
+            assert "region = $region" in after, (table, after)
