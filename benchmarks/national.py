@@ -143,6 +143,9 @@ class StageMeter:
                 self.peak[name] = max(self.peak.get(name, 0), rss)
 
     def __call__(self, event: str, name: str, now: float) -> None:
+        # Progress on stderr (stdout carries the result): a national run takes minutes.
+        print(f"  {time.strftime('%H:%M:%S')} {event} {name} rss "
+              f"{_rss_bytes() / 2**30:.1f} GiB", file=sys.stderr, flush=True)
         if event == "start":
             if self.stack:  # pause the outer stage
                 outer, since = self.stack[-1]

@@ -7,7 +7,8 @@ tables, and runs the files in order.
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +69,64 @@ def unit_params(config_dir: Path = CONFIG_DIR) -> dict[str, float]:
             "tg_mg_dl_per_mmol_l": 1 / units["triglycerides"].convert["mg/dL"]}
 
 
+# What a criteria file builds (a temporary table for the people in scope) and the store
+# table it is merged into: a full screening replaces the table, an incremental one
+# replaces the rows of the people in scope.
+PERSISTED = {
+    "02_ldl_untreated": ("int_ldl_history", "ldl_history", "scope_a"),
+    "03_index_ldl": ("int_index_ldl", "index_ldl", "scope_a"),
+    "04_secondary_causes": ("int_secondary_causes", "secondary_causes", "scope_a"),
+    "09_screening_results": ("int_screening_results", "screening_results", "scope_b"),
+}
+
+
+@dataclass(frozen=True)
+class Since:
+    """The last screening an incremental one builds on: its as-of date and the newest
+    ingest it saw (files ingested later hold the changes)."""
+
+    as_of: date
+    ingested_upto: datetime
+
+
+def _merge(con: duckdb.DuckDBPyConnection, temp: str, table: str, scope: str,
+           full: bool) -> None:
+    # Table names are the constants of PERSISTED, never input.
+    if full:
+        con.execute(f"create or replace table {table} as select * from {temp}")  # noqa: S608
+    else:
+        con.execute(f"delete from {table} where person_id in "  # noqa: S608
+                    f"(select person_id from {scope})")
+        con.execute(f"insert into {table} by name select * from {temp}")  # noqa: S608
+
+
 def run_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[str],
-                 config_dir: Path = CONFIG_DIR) -> int:
-    """Build `screening_results` for the given regions as of a date; returns its row count."""
+                 config_dir: Path = CONFIG_DIR, since: Since | None = None) -> int:
+    """Build `screening_results` for the given regions as of a date; returns its row count.
+
+    With `since` (the last screening of the same regions under the same rules and model,
+    not later than `as_of`) only the people whose data changed since, and the people whose
+    results depend on theirs, are recomputed (sql/criteria/scope/); the result is the same
+    as a full screening, which tests/test_incremental.py checks. The people recomputed
+    are left in the temporary table `scope_b` for the model."""
     thresholds = load_thresholds(config_dir)
     load_drug_tables(con, thresholds)
     load_band_tables(con, thresholds)
     params = {**threshold_params(thresholds), **unit_params(config_dir), "as_of": as_of,
               "regions": sorted(regions)}
+    full = since is None
+    if full:
+        run_sql(con, "criteria/scope/everyone", params)
+    else:
+        run_sql(con, "criteria/scope/changed", {**params, "previous_as_of": since.as_of,
+                                                "ingested_upto": since.ingested_upto})
     for path in sorted(CRITERIA_DIR.glob("[0-9][0-9]_*.sql")):
+        if path.stem == "07_family_history" and not full:
+            run_sql(con, "criteria/scope/affected", params)
         run_sql(con, f"criteria/{path.stem}", params)
+        if path.stem in PERSISTED:
+            _merge(con, *PERSISTED[path.stem], full=full)
+    # The percentiles this screening used: the next incremental one finds the people
+    # whose index LDL they now place on the other side.
+    con.execute("create or replace table ldl_percentiles as select * from int_ldl_percentiles")
     return con.execute("select count(*) from screening_results").fetchall()[0][0]

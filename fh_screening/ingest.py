@@ -22,7 +22,7 @@ import duckdb
 
 from fh_screening.config import TABLES, RegionDialect, UnitRule, load_units
 from fh_screening.faults import checkpoint
-from fh_screening.privacy import PseudonymKey, attach_vault, detach_vault
+from fh_screening.privacy import PseudonymKey, add_identities, attach_vault, detach_vault
 from fh_screening.store import run_sql
 
 log = logging.getLogger(__name__)
@@ -357,9 +357,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         try:
             for pid, cpr in (("person_id", "_cpr"), ("relative_id", "_relative_cpr")):
                 if cpr in parsed_cols:
-                    con.execute(
-                        f"insert or ignore into vault.identity select distinct {pid}, {cpr} "
-                        f"from parsed where _problem is null")
+                    add_identities(con, f"select {pid} as person_id, {cpr} as cpr "
+                                        "from parsed where _problem is null")
         finally:
             detach_vault(con)
         checkpoint("ingest.vault_written")

@@ -6,6 +6,7 @@ from Prefect tasks (flows/) or from a test. Nothing here knows about Prefect.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import subprocess
@@ -24,11 +25,11 @@ from fh_screening.config import (
     load_region,
     load_thresholds,
 )
-from fh_screening.criteria import run_criteria, threshold_params
+from fh_screening.criteria import Since, run_criteria, threshold_params
 from fh_screening.faults import checkpoint
 from fh_screening.i18n import DEFAULT_LANGUAGE, catalogue
 from fh_screening.ingest import ingest_region
-from fh_screening.lineage import build_lineage
+from fh_screening.lineage import build_lineage, config_hash
 from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import attach_vault_read_only, load_key
@@ -102,23 +103,65 @@ def latest_sample_date(ws: Workspace, regions: list[str]) -> date:
     return found
 
 
+def rules_hash() -> str:
+    """What screening results depend on besides the data: configuration, expectations and
+    SQL (lineage.config_hash) and the code that feeds the SQL its parameters."""
+    digest = hashlib.sha256(config_hash().encode())
+    for module in ("criteria.py", "model.py"):
+        digest.update((PROJECT_ROOT / "fh_screening" / module).read_bytes())
+    return digest.hexdigest()
+
+
+def previous_screening(con, regions: list[str], as_of: date, rules: str,
+                       model_version: str) -> Since | None:
+    """The last screening when an incremental one may build on it: the same regions,
+    rules and model, not after `as_of`, and a store that has its tables."""
+    rows = con.execute("select regions, as_of, rules_hash, model_version, ingested_upto "
+                       "from screening_state").fetchall()
+    tables = {t for (t,) in con.execute(
+        "select table_name from duckdb_tables() where not temporary").fetchall()}
+    if len(rows) != 1 or not {"index_ldl", "secondary_causes", "ldl_percentiles",
+                              "ldl_history", "screening_results"} <= tables:
+        return None
+    previous_regions, previous_as_of, previous_rules, previous_model, upto = rows[0]
+    if (json.loads(previous_regions) != sorted(regions) or previous_rules != rules
+            or previous_model != model_version or previous_as_of > as_of):
+        return None
+    return Since(as_of=previous_as_of, ingested_upto=upto)
+
+
 def screen_step(ws: Workspace, regions: list[str], as_of: date,
-                model: str | None = None) -> dict[str, Any]:
+                model: str | None = None, *, full: bool = False) -> dict[str, Any]:
     """Apply the rules, then score everyone with the risk model (a model folder, or the
     repository's current model when None); returns the counts for the run summary.
 
     The model is loaded before anything is computed, so a missing or incompatible model
-    fails the run at once (ModelError) instead of falling back to the rules silently."""
+    fails the run at once (ModelError) instead of falling back to the rules silently.
+    After a screening of the same regions, rules and model, only the people whose data
+    changed since (and their families) are recomputed, unless `full` (docs/scale.md)."""
     with stage("model"):
         loaded = load_model_ref(model)
     con = connect(ws.store_path)
     try:
         with stage("criteria"):
             check_store(con, regions)  # no row lost or doubled since ingest, or no run
-            screened = run_criteria(con, as_of=as_of, regions=regions)
+            rules = rules_hash()
+            since = None if full else previous_screening(con, regions, as_of, rules,
+                                                         loaded.version)
+            upto = con.execute("select max(ingested_at) from ingested_files").fetchall()[0][0]
+            con.execute("delete from screening_state")  # a crash from here: next run is full
+            screened = run_criteria(con, as_of=as_of, regions=regions, since=since)
+            recomputed, people = con.execute(
+                "select (select count(*) from scope_b), count(*) from patients "
+                "where region in (select unnest($r))", {"r": regions}).fetchall()[0]
+            log.info("screening: %s, %s of %s people recomputed",
+                     "full" if since is None else "incremental", f"{recomputed:,}",
+                     f"{people:,}")
         with stage("model"):
             score_run(con, loaded, as_of=as_of, regions=regions,
                       params=threshold_params(load_thresholds()))
+        con.execute("insert into screening_state values (?, ?, ?, ?, ?)",
+                    [json.dumps(sorted(regions)), as_of, rules, loaded.version, upto])
         rows = con.execute(
             "select s.region, count(*), count(*) filter (where s.flagged), "
             "count(*) filter (where m.refer), "

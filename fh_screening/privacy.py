@@ -100,10 +100,21 @@ def attach_vault(con: duckdb.DuckDBPyConnection, vault_path: Path) -> None:
     vault_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     con.execute(f"attach if not exists '{_sql_path(vault_path)}' as {VAULT_ALIAS}")
     os.chmod(vault_path, 0o600)  # CPR numbers: the owner only, whatever the umask
+    # One row per person_id, kept by `add_identities` (an index would cost more than the
+    # rest of a national patients ingest; vaults made before this have one, harmlessly).
     con.execute(
         f"create table if not exists {VAULT_ALIAS}.identity "
-        "(person_id varchar primary key, cpr varchar not null)"
+        "(person_id varchar not null, cpr varchar not null)"
     )
+
+
+def add_identities(con: duckdb.DuckDBPyConnection, pairs: str) -> None:
+    """Add the (person_id, cpr) rows of the query `pairs` (our own SQL, never user input)
+    that the attached vault does not hold yet."""
+    con.execute(
+        f"insert into {VAULT_ALIAS}.identity select distinct n.person_id, n.cpr "  # noqa: S608
+        f"from ({pairs}) n where not exists (select 1 from {VAULT_ALIAS}.identity v "
+        "where v.person_id = n.person_id)")
 
 
 def attach_vault_read_only(con: duckdb.DuckDBPyConnection, vault_path: Path) -> None:

@@ -50,7 +50,7 @@ from fh_screening.accounting import check_store
 from fh_screening.config import TABLES
 from fh_screening.ingest import SNAPSHOT_KEYS, FileResult, IngestResult
 from fh_screening.pipeline import Progress, ingest_step
-from fh_screening.privacy import _sql_path, attach_vault, detach_vault, load_key
+from fh_screening.privacy import _sql_path, add_identities, attach_vault, detach_vault, load_key
 from fh_screening.store import Workspace, connect
 
 # What ingest reads from the store (sql/ingest/*.sql, ingest.py), copied into each seed:
@@ -204,8 +204,7 @@ def _merge(con: duckdb.DuckDBPyConnection, ws: Workspace, sws: StagingWorkspace,
         attach_vault(con, ws.vault_path)
         try:
             con.execute(f"attach '{_sql_path(sws.vault_path)}' as staged_vault (read_only)")
-            con.execute("insert or ignore into vault.identity "
-                        "select person_id, cpr from staged_vault.identity")
+            add_identities(con, "select person_id, cpr from staged_vault.identity")
         finally:
             con.execute("detach database if exists staged_vault")
             detach_vault(con)

@@ -72,7 +72,8 @@ def test_priority_tiers_worked_example(con):
     params = threshold_params(load_thresholds())
     assert params["model_refer_probability_at_least"] == 0.15
     assert params["model_high_probability_at_least"] == 0.5
-    con.execute("""create table screening_results as select * from (values
+    # The people screened now (sql/criteria/09) and the scope of the screening.
+    con.execute("""create temp table int_screening_results as select * from (values
         ('p1', 'r', true,  'high',     ['known FH']),
         ('p2', 'r', true,  'high',     []::varchar[]),
         ('p3', 'r', true,  'standard', []::varchar[]),
@@ -80,6 +81,8 @@ def test_priority_tiers_worked_example(con):
         ('p5', 'r', false, null,       []::varchar[]),
         ('p6', 'r', false, null,       []::varchar[])
         ) t(person_id, region, flagged, tier, exclusions)""")
+    con.execute("create table screening_results as select * from int_screening_results")
+    con.execute("create temp table scope_b as select person_id from int_screening_results")
     con.execute("insert into model_scores values ('p7', 'other', 0.9, [], 'high', true, 'v0', "
                 "'2026-01-01'), ('p6', 'r', 0.9, [], 'high', true, 'old', '2026-01-01')")
     reason = {"feature": "fdr_known_fh", "value": 1.0, "odds_ratio": 2.5}
@@ -155,6 +158,9 @@ def test_a_store_with_text_reasons_is_migrated(tmp_path):
         con.execute("create table screening_results as select 'p1' as person_id, "
                     "'r' as region, true as flagged, 'standard' as tier, "
                     "[]::varchar[] as exclusions")
+        con.execute("create temp table int_screening_results as "
+                    "select * from screening_results")
+        con.execute("create temp table scope_b as select person_id from screening_results")
         con.register("model_probabilities", pl.DataFrame(
             {"person_id": ["p1"], "fh_probability": [0.2],
              "model_reason_features": [[{"feature": "male", "value": 1.0,

@@ -3,7 +3,7 @@
 -- while TG <= $ldl_friedewald_max_tg; else the Sampson/NIH equation (Sampson 2020, in
 -- mg/dL) while TG <= $ldl_sampson_max_tg; else not computable. The method is kept.
 -- Panels without computable LDL are kept too: their total cholesterol counts for Simon
--- Broome and MEDPED.
+-- Broome and MEDPED. For the people in `scope_a` (everyone, or those whose data changed).
 create or replace temp table int_ldl_values as
 with panels as (
     select
@@ -17,6 +17,7 @@ with panels as (
     where analyte in ('ldl', 'total_chol', 'hdl', 'triglycerides')
       and cast(sampled_at as date) <= $as_of
       and region in (select unnest($regions))
+      and person_id in (select person_id from scope_a)
     group by person_id, sampled_at
 ),
 mg_dl as (

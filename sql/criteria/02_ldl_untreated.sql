@@ -2,10 +2,10 @@
 -- estimate: untreated = measured / (1 - r). r per drug by dose (NICE table), else the
 -- drug's default, else the class default; several drugs combine as 1 - prod(1 - r),
 -- capped at $treatment_max_reduction. A drug prescribed twice over the same day counts once.
--- Kept in the store as `ldl_history` (the GP reports and cascade lists show it), with
--- the age at each sample. Total cholesterol is not corrected for treatment: the rules
+-- Kept in the store as `ldl_history` (the GP reports and cascade lists show it; merged
+-- for the people in scope by fh_screening/criteria.py), with the age at each sample. Total cholesterol is not corrected for treatment: the rules
 -- that use it (Simon Broome, MEDPED) read untreated samples only.
-create or replace table ldl_history as
+create or replace temp table int_ldl_history as
 with active as (
     select
         v.person_id,

@@ -1,5 +1,6 @@
 -- Each person's index LDL: the sample with the highest untreated-LDL estimate (ties: the
--- earliest), with the age at that sample in whole years.
+-- earliest), with the age at that sample in whole years. Kept in the store as
+-- `index_ldl` (merged by fh_screening/criteria.py): percentiles and relatives read it.
 create or replace temp table int_index_ldl as
 with ranked as (
     select
@@ -8,7 +9,7 @@ with ranked as (
             partition by u.person_id order by u.untreated_ldl desc, u.sampled_at
         ) as rank_in_person,
         count(*) over (partition by u.person_id) as ldl_samples
-    from ldl_history u
+    from int_ldl_history u
     where u.untreated_ldl is not null
 ),
 final as (

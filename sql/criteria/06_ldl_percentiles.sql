@@ -10,7 +10,7 @@ with observed as (
         i.sex,
         count(*) as people,
         quantile_cont(i.index_untreated_ldl, $percentiles_percentile) as p95
-    from int_index_ldl i
+    from index_ldl i
     join percentile_fallback b on i.age_at_index between b.from_age and b.to_age
     group by b.from_age, b.to_age, i.sex
 ),

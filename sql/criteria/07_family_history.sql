@@ -4,22 +4,36 @@
 -- Per relative: premature CHD, MI age, index untreated LDL above the 95th percentile for
 -- their sex and age band (int_ldl_percentiles), untreated total cholesterol as adult
 -- (>= $simon_broome_adult_from_age) and child, and known FH (E78.0 or a positive test).
+-- For the people in `scope_b`; their relatives' facts come from the store (`index_ldl`,
+-- `ldl_history`), so a monthly run needs only the families it touches.
 create or replace temp table int_family_history as
 with first_degree as (
     select distinct person_id, relative_id, relation
     from relations
     where relation in ('mother', 'father', 'sibling', 'child')
+      and person_id in (select person_id from scope_b)
+),
+hop as (
+    select distinct person_id, relative_id, relation
+    from relations
+    where relation in ('mother', 'father', 'sibling', 'child')
+      and person_id in (select relative_id from first_degree)
 ),
 second_degree as (
     select distinct a.person_id, b.relative_id
     from first_degree a
-    join first_degree b on b.person_id = a.relative_id
+    join hop b on b.person_id = a.relative_id
     where b.relative_id <> a.person_id
       and ((a.relation in ('mother', 'father') and b.relation in ('mother', 'father', 'sibling'))
            or (a.relation = 'child' and b.relation = 'child')
            or (a.relation = 'sibling' and b.relation = 'child'))
       and not exists (select 1 from first_degree f
                       where f.person_id = a.person_id and f.relative_id = b.relative_id)
+),
+relatives_of_scope as (
+    select relative_id as person_id from first_degree
+    union
+    select relative_id from second_degree
 ),
 cholesterol as (
     select
@@ -29,6 +43,7 @@ cholesterol as (
         max(total_chol) filter (where not treated and age_at_sample < $simon_broome_adult_from_age)
             as tc_child
     from ldl_history
+    where person_id in (select person_id from relatives_of_scope)
     group by person_id
 ),
 relative_facts as (
@@ -46,10 +61,11 @@ relative_facts as (
                    and g.result = 'positive' and g.tested_at <= $as_of) as known_fh
     from patients p
     left join int_vascular_history v on v.person_id = p.person_id
-    left join int_index_ldl i on i.person_id = p.person_id
+    left join index_ldl i on i.person_id = p.person_id
     left join int_ldl_percentiles pct
       on pct.sex = i.sex and i.age_at_index between pct.from_age and pct.to_age
     left join cholesterol c on c.person_id = p.person_id
+    where p.person_id in (select person_id from relatives_of_scope)
 ),
 first_summary as (
     select

@@ -5,6 +5,7 @@
 -- family history (possible); xanthoma not available. MEDPED: any untreated total
 -- cholesterol at or above the cut-off for the age at that sample and the closest relative
 -- with known FH (first, second degree, else general population).
+-- For the people in `scope_b`.
 create or replace temp table int_scores as
 with people as (
     select
@@ -25,9 +26,10 @@ with people as (
                 and g.tested_at <= $as_of) as genetic_tested,
         exists (select 1 from genetic_tests g where g.person_id = i.person_id
                 and g.result = 'positive' and g.tested_at <= $as_of) as genetic_positive
-    from int_index_ldl i
+    from index_ldl i
     left join int_vascular_history v using (person_id)
     left join int_family_history f using (person_id)
+    where i.person_id in (select person_id from scope_b)
 ),
 simon_broome_lipid as (
     select
@@ -39,6 +41,7 @@ simon_broome_lipid as (
                           or (not h.treated and h.total_chol > $simon_broome_child_tc_above)
                 end) as sb_lipid
     from ldl_history h
+    where h.person_id in (select person_id from scope_b)
     group by h.person_id
 ),
 tc_samples as (

@@ -8,7 +8,9 @@
 -- Flagged people with an exclusion (secondary cause, known FH, positive genetic test) are
 -- kept, with the reason, but not referred. Tier: high when DLCN is definite or untreated
 -- LDL >= $referral_high_priority_ldl_at_least, else standard.
-create or replace table screening_results as
+-- For the people in `scope_b`; kept in the store as `screening_results` (merged by
+-- fh_screening/criteria.py).
+create or replace temp table int_screening_results as
 with rule as (
     select
         sc.*,
@@ -57,7 +59,7 @@ joined as (
                 and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of) as known_fh
     from patients p
     join rule r using (person_id)
-    left join int_secondary_causes s using (person_id)
+    left join secondary_causes s using (person_id)
     left join practices pr on pr.gp_practice_id = p.gp_practice_id and pr.region = p.region
     where p.region in (select unnest($regions))
       and (p.deceased_date is null or p.deceased_date > $as_of)

@@ -1,5 +1,5 @@
--- The risk model's inputs: one row per screened person (screening_results of the current
--- run), built only from what the criteria layer already computed. Deliberately left out,
+-- The risk model's inputs: one row per person screened now (int_screening_results: the
+-- people in scope), built only from what the criteria layer already computed. Deliberately left out,
 -- because they are the label or stand in for it: the person's own genetic test result and
 -- the DLCN / Simon Broome totals that include DNA points, and the person's own E78.0 (FH)
 -- diagnosis. Relatives' diagnoses and tests are kept: they are real evidence at screening
@@ -7,18 +7,29 @@
 -- Booleans are 0/1 doubles and missing values stay null (the model imputes); the column
 -- order here is the model's feature order, checked against the model card at scoring.
 create or replace temp table model_features as
-with own as (
+with own_values as (
+    select
+        h.*,
+        -- exact integers for the sums below: nanomol/L and seconds
+        round(untreated_ldl * 1e9)::hugeint as y,
+        case when untreated_ldl is not null then epoch(sampled_at)::bigint::hugeint end as x
+    from ldl_history h
+    where person_id in (select person_id from int_screening_results)
+),
+own as (
     select
         person_id,
         max(untreated_ldl) as max_untreated_ldl,
         -- Floating-point sums depend on the order of the rows, which parallel scans do
-        -- not fix: ordered aggregates make the same store give the same features (and so
-        -- the same model).
-        avg(untreated_ldl order by sampled_at) as mean_untreated_ldl,
+        -- not fix. Integer sums do not, so the same store gives the same features (and so
+        -- the same model) without sorting every person's samples (a national run has
+        -- millions of people; ordered aggregates made this step spill tens of GB).
+        sum(y) / count(y) / 1e9 as mean_untreated_ldl,
         max(ldl) as max_measured_ldl,
-        -- Trajectory: change of the untreated estimate per year over the person's history.
-        regr_slope(untreated_ldl, epoch(sampled_at) / (365.25 * 86400) order by sampled_at)
-            as ldl_slope_per_year,
+        -- Trajectory: least-squares slope of the untreated estimate per year.
+        (count(y) * sum(x * y) - sum(x) * sum(y))::double
+            / nullif(count(y) * sum(x * x) - sum(x) * sum(x), 0)::double
+            / 1e9 * (365.25 * 86400) as ldl_slope_per_year,
         date_diff('day', min(sampled_at), max(sampled_at)) / 365.25 as ldl_history_years,
         -- Ties (the same highest value twice) go to the later sample.
         arg_max(age_at_sample, struct_pack(l := untreated_ldl, t := sampled_at)) as age_at_max_ldl,
@@ -27,23 +38,28 @@ with own as (
         median(triglycerides) as median_triglycerides,
         bool_or(treated) as ever_treated,
         max(treatment_reduction) as max_treatment_reduction
-    from ldl_history
-    where person_id in (select person_id from screening_results)
+    from own_values
     group by person_id
 ),
 first_degree as (
     select distinct person_id, relative_id
     from relations
     where relation in ('mother', 'father', 'sibling', 'child')
-      and person_id in (select person_id from screening_results)
+      and person_id in (select person_id from int_screening_results)
+),
+relative_ldl as (
+    select person_id, max(untreated_ldl) as max_untreated_ldl
+    from ldl_history
+    where person_id in (select relative_id from first_degree)
+    group by person_id
 ),
 relatives as (
     select
         f.person_id,
-        max(h.untreated_ldl) as fdr_max_untreated_ldl,
-        count(distinct h.person_id) as fdr_with_ldl
+        max(r.max_untreated_ldl) as fdr_max_untreated_ldl,
+        count(*) as fdr_with_ldl
     from first_degree f
-    join ldl_history h on h.person_id = f.relative_id
+    join relative_ldl r on r.person_id = f.relative_id
     group by f.person_id
 )
 select
@@ -79,7 +95,7 @@ select
     cast(coalesce(s.sdr_known_fh, false) as double) as sdr_known_fh,
     r.fdr_max_untreated_ldl,
     cast(coalesce(r.fdr_with_ldl, 0) as double) as fdr_with_ldl
-from screening_results s
+from int_screening_results s
 left join own o using (person_id)
 left join relatives r using (person_id)
 order by s.person_id;

@@ -8,7 +8,12 @@
 --   null      not to be referred this run.
 -- So the model adds people the rules miss and lifts likely carriers to the top; it never
 -- removes someone a rule flagged (the rules stay the clinically recognised floor).
-delete from model_scores where region in (select unnest($regions));
+-- The rows replaced: the people scored now (`scope_b`: everyone in a full screening, the
+-- people recomputed in an incremental one) and anyone no longer screened.
+delete from model_scores
+where region in (select unnest($regions))
+  and (person_id in (select person_id from scope_b)
+       or person_id not in (select person_id from screening_results));
 
 -- By name: a store migrated from the text reasons has its columns in another order.
 insert into model_scores by name
@@ -25,5 +30,5 @@ select
     priority_tier is not null as refer,
     $model_version as model_version,
     cast($as_of as date) as as_of
-from screening_results s
+from int_screening_results s
 join model_probabilities m using (person_id);

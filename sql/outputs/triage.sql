@@ -2,6 +2,9 @@
 -- scored for the same as-of date) where it scored the person, else the rules'
 -- (screening_results.referral and .tier). Works whether model_scores is empty or filled.
 -- model_reasons are data (feature, value, odds ratio), worded by the writer of each output.
+-- Only people every output can show are kept: referred, or flagged by a rule (the lists,
+-- GP reports and cascade index cases); everyone else counts as not referred. A national
+-- store screens millions of people, of whom one or two in a hundred are flagged.
 create or replace temp table out_triage as
 with final as (
     select
@@ -20,4 +23,4 @@ with final as (
     from screening_results s
     left join model_scores m on m.person_id = s.person_id and m.as_of = s.as_of
 )
-select * from final;
+select * from final where refer or flagged;

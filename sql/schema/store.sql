@@ -155,3 +155,16 @@ alter table runs add column if not exists lineage varchar;
 alter table model_scores add column if not exists
     model_reason_features struct(feature varchar, value double, odds_ratio double)[];
 alter table model_scores drop column if exists model_reasons;
+
+-- The last screening (fh_screening/pipeline.py): the next one recomputes only what changed
+-- when it screens the same regions under the same rules (config, expectations, SQL and
+-- criteria code: rules_hash) and model, as of the same or a later date. Emptied when a
+-- screening starts and written when it ends, so a crash in between makes the next
+-- screening a full one.
+create table if not exists screening_state (
+    regions        varchar   not null,   -- JSON list, sorted
+    as_of          date      not null,
+    rules_hash     varchar   not null,
+    model_version  varchar   not null,
+    ingested_upto  timestamp not null    -- newest ingested_files.ingested_at it saw
+);
