@@ -141,8 +141,12 @@ def _priority(frame: pl.DataFrame, prob: np.ndarray, thresholds: dict[str, Any])
     con = duckdb.connect()
     try:
         run_sql(con, "schema/store")
-        con.register("screening_results", scored.select(
-            "person_id", "region", "flagged", "tier", "exclusions"))
+        people = scored.select("person_id", "region", "flagged", "tier", "exclusions")
+        # priority.sql scores the people of the screening (int_screening_results, scope_b)
+        # and clears stale rows of people no longer screened (screening_results).
+        for name in ("screening_results", "int_screening_results"):
+            con.register(name, people)
+        con.register("scope_b", people.select("person_id"))
         con.register("model_probabilities", scored.select(
             "person_id", fh_probability="probability",
             model_reason_features=pl.lit([], dtype=REASON_DTYPE)))

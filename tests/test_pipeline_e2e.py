@@ -117,7 +117,16 @@ def test_no_cpr_number_in_the_store(national_run):
         tables = [t for (t,) in con.execute(
             "select table_name from duckdb_tables() where not temporary").fetchall()]
         for table in tables:
-            text = " ".join(str(r) for r in con.execute(f"select * from {table}").fetchall())
+            # Every column but floating-point ones: a CPR number is text (or, dash-less, an
+            # integer), and the decimals of a probability can look like ten digits.
+            columns = [c for c, kind in con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_name = ?", [table]).fetchall()
+                if "DOUBLE" not in kind and "FLOAT" not in kind]
+            assert columns, table
+            select = ", ".join(f'"{c}"' for c in columns)
+            text = " ".join(str(r) for r in con.execute(
+                f"select {select} from {table}").fetchall())
             assert not CPR.search(text), table
     finally:
         con.close()
