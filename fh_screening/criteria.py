@@ -69,7 +69,7 @@ def unit_params(config_dir: Path = CONFIG_DIR) -> dict[str, float]:
             "tg_mg_dl_per_mmol_l": 1 / units["triglycerides"].convert["mg/dL"]}
 
 
-# What a criteria file builds (a temporary table for the people in scope) and the store
+# What a criteria file builds (a scratch table for the people in scope) and the store
 # table it is merged into: a full screening replaces the table, an incremental one
 # replaces the rows of the people in scope.
 PERSISTED = {
@@ -89,15 +89,31 @@ class Since:
     ingested_upto: datetime
 
 
-def _merge(con: duckdb.DuckDBPyConnection, temp: str, table: str, scope: str,
+def _merge(con: duckdb.DuckDBPyConnection, scratch: str, table: str, scope: str,
            full: bool) -> None:
-    # Table names are the constants of PERSISTED, never input.
+    """Put a criteria file's rows (table `scratch`) into the store table. Afterwards
+    `scratch` is a view of this screening's rows of `table`, for the files after it.
+    A full screening renames the scratch table (no second copy of millions of rows)."""
+    # Names are the constants of PERSISTED, never input.
     if full:
-        con.execute(f"create or replace table {table} as select * from {temp}")  # noqa: S608
-    else:
-        con.execute(f"delete from {table} where person_id in "  # noqa: S608
-                    f"(select person_id from {scope})")
-        con.execute(f"insert into {table} by name select * from {temp}")  # noqa: S608
+        con.execute(f"drop table if exists {table}")
+        con.execute(f"alter table {scratch} rename to {table}")
+        con.execute(f"create or replace temp view {scratch} as select * from {table}")  # noqa: S608
+        return
+    con.execute(f"delete from {table} where person_id in "  # noqa: S608
+                f"(select person_id from {scope})")
+    con.execute(f"insert into {table} by name select * from {scratch}")  # noqa: S608
+    con.execute(f"drop table {scratch}")
+    con.execute(f"create or replace temp view {scratch} as select * from {table} "  # noqa: S608
+                f"where person_id in (select person_id from {scope})")
+
+
+def _drop_scratch_views(con: duckdb.DuckDBPyConnection) -> None:
+    """A second screening on one connection must not read the first one's views."""
+    names = [scratch for scratch, _, _ in PERSISTED.values()]
+    for (name,) in con.execute("select view_name from duckdb_views() where temporary and "
+                               "view_name in (select unnest($n))", {"n": names}).fetchall():
+        con.execute(f"drop view temp.{name}")
 
 
 def run_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[str],
@@ -115,6 +131,7 @@ def run_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[s
     params = {**threshold_params(thresholds), **unit_params(config_dir), "as_of": as_of,
               "regions": sorted(regions)}
     full = since is None
+    _drop_scratch_views(con)
     if full:
         run_sql(con, "criteria/scope/everyone", params)
     else:

@@ -120,10 +120,10 @@ def build_features(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The feature frame of the people screened now (after `run_criteria`: those it
     recomputed), sorted by person; on a connection that did not screen, of everyone in
     `screening_results`."""
-    exists = con.execute("select count(*) from duckdb_tables() where temporary and "
-                         "table_name = 'int_screening_results'").fetchall()[0][0]
-    if not exists:
-        con.execute("create or replace temp view int_screening_results as "
+    try:
+        con.execute("select 1 from int_screening_results limit 0").fetchall()
+    except duckdb.CatalogException:
+        con.execute("create temp view int_screening_results as "
                     "select * from screening_results")
     run_sql(con, "model/features")
     return con.sql("select * from model_features").pl()

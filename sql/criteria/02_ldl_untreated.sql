@@ -5,7 +5,7 @@
 -- Kept in the store as `ldl_history` (the GP reports and cascade lists show it; merged
 -- for the people in scope by fh_screening/criteria.py), with the age at each sample. Total cholesterol is not corrected for treatment: the rules
 -- that use it (Simon Broome, MEDPED) read untreated samples only.
-create or replace temp table int_ldl_history as
+create or replace table int_ldl_history as
 with active as (
     select
         v.person_id,

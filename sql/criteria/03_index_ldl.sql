@@ -1,7 +1,7 @@
 -- Each person's index LDL: the sample with the highest untreated-LDL estimate (ties: the
 -- earliest), with the age at that sample in whole years. Kept in the store as
 -- `index_ldl` (merged by fh_screening/criteria.py): percentiles and relatives read it.
-create or replace temp table int_index_ldl as
+create or replace table int_index_ldl as
 with ranked as (
     select
         u.*,

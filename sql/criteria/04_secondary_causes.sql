@@ -5,7 +5,7 @@
 -- $secondary_causes_bilirubin_above) and very high triglycerides (above
 -- $secondary_causes_triglycerides_above).
 -- Kept in the store as `secondary_causes` (merged by fh_screening/criteria.py).
-create or replace temp table int_secondary_causes as
+create or replace table int_secondary_causes as
 with near as (
     select
         i.person_id,

@@ -6,34 +6,55 @@
 -- (>= $simon_broome_adult_from_age) and child, and known FH (E78.0 or a positive test).
 -- For the people in `scope_b`; their relatives' facts come from the store (`index_ldl`,
 -- `ldl_history`), so a monthly run needs only the families it touches.
+-- In three statements: the link tables are materialised (and can spill to disk) instead
+-- of being held as common table expressions at national size.
+create or replace temp table fam_first_degree as
+select distinct person_id, relative_id, relation
+from relations
+where relation in ('mother', 'father', 'sibling', 'child')
+  and person_id in (select person_id from scope_b);
+
+-- Two hops by kind, each a plain equality join (one join with the kinds in its condition
+-- took most of this step at national size). `relations` holds each link once (ingest
+-- quarantines repeats), so the hop needs no distinct. A second-degree relative is never
+-- the person or a first-degree relative as well (only inconsistent data gives that):
+-- compared by hash first, then exactly for the few whose hash matches.
+create or replace temp table fam_second_degree as
+with two_hops as (
+    select a.person_id, b.relative_id
+    from fam_first_degree a
+    join relations b on b.person_id = a.relative_id
+    where a.relation in ('mother', 'father') and b.relation in ('mother', 'father', 'sibling')
+    union all
+    select a.person_id, b.relative_id
+    from fam_first_degree a
+    join relations b on b.person_id = a.relative_id
+    where a.relation = 'child' and b.relation = 'child'
+    union all
+    select a.person_id, b.relative_id
+    from fam_first_degree a
+    join relations b on b.person_id = a.relative_id
+    where a.relation = 'sibling' and b.relation = 'child'
+)
+select distinct person_id, relative_id from two_hops where relative_id <> person_id;
+
+create or replace temp table fam_also_first_degree as
+select s.person_id, s.relative_id
+from fam_second_degree s
+where hash(s.person_id, s.relative_id) in
+        (select hash(person_id, relative_id) from fam_first_degree)
+  and exists (select 1 from fam_first_degree f
+              where f.person_id = s.person_id and f.relative_id = s.relative_id);
+
+delete from fam_second_degree s
+where exists (select 1 from fam_also_first_degree x
+              where x.person_id = s.person_id and x.relative_id = s.relative_id);
+
 create or replace temp table int_family_history as
-with first_degree as (
-    select distinct person_id, relative_id, relation
-    from relations
-    where relation in ('mother', 'father', 'sibling', 'child')
-      and person_id in (select person_id from scope_b)
-),
-hop as (
-    select distinct person_id, relative_id, relation
-    from relations
-    where relation in ('mother', 'father', 'sibling', 'child')
-      and person_id in (select relative_id from first_degree)
-),
-second_degree as (
-    select distinct a.person_id, b.relative_id
-    from first_degree a
-    join hop b on b.person_id = a.relative_id
-    where b.relative_id <> a.person_id
-      and ((a.relation in ('mother', 'father') and b.relation in ('mother', 'father', 'sibling'))
-           or (a.relation = 'child' and b.relation = 'child')
-           or (a.relation = 'sibling' and b.relation = 'child'))
-      and not exists (select 1 from first_degree f
-                      where f.person_id = a.person_id and f.relative_id = b.relative_id)
-),
-relatives_of_scope as (
-    select relative_id as person_id from first_degree
+with relatives_of_scope as (
+    select relative_id as person_id from fam_first_degree
     union
-    select relative_id from second_degree
+    select relative_id from fam_second_degree
 ),
 cholesterol as (
     select
@@ -80,7 +101,7 @@ first_summary as (
         bool_or(r.tc_adult > $simon_broome_family_tc_adult_above
                 or (f.relation in ('child', 'sibling')
                     and r.tc_child > $simon_broome_family_tc_child_above)) as fdr_high_tc
-    from first_degree f
+    from fam_first_degree f
     join relative_facts r on r.relative_id = f.relative_id
     group by f.person_id
 ),
@@ -91,7 +112,7 @@ second_summary as (
         bool_or(r.known_fh) as sdr_known_fh,
         bool_or(r.first_mi_age < $simon_broome_family_mi_second_degree_before) as sdr_mi_early,
         bool_or(r.tc_adult > $simon_broome_family_tc_adult_above) as sdr_high_tc
-    from second_degree s
+    from fam_second_degree s
     join relative_facts r on r.relative_id = s.relative_id
     group by s.person_id
 ),

@@ -10,7 +10,7 @@
 -- LDL >= $referral_high_priority_ldl_at_least, else standard.
 -- For the people in `scope_b`; kept in the store as `screening_results` (merged by
 -- fh_screening/criteria.py).
-create or replace temp table int_screening_results as
+create or replace table int_screening_results as
 with rule as (
     select
         sc.*,

@@ -12,7 +12,13 @@ with own_values as (
         h.*,
         -- exact integers for the sums below: nanomol/L and seconds
         round(untreated_ldl * 1e9)::hugeint as y,
-        case when untreated_ldl is not null then epoch(sampled_at)::bigint::hugeint end as x
+        case when untreated_ldl is not null then epoch(sampled_at)::bigint::hugeint end as x,
+        -- medians from ranks (a sort that spills to disk, where median() holds every
+        -- person's values in memory at once: out of memory at 6 million people)
+        row_number() over (partition by person_id order by hdl) as hdl_rank,
+        count(hdl) over (partition by person_id) as hdl_n,
+        row_number() over (partition by person_id order by triglycerides) as tg_rank,
+        count(triglycerides) over (partition by person_id) as tg_n
     from ldl_history h
     where person_id in (select person_id from int_screening_results)
 ),
@@ -34,8 +40,9 @@ own as (
         -- Ties (the same highest value twice) go to the later sample.
         arg_max(age_at_sample, struct_pack(l := untreated_ldl, t := sampled_at)) as age_at_max_ldl,
         max(total_chol) filter (where not treated) as max_untreated_tc,
-        median(hdl) as median_hdl,
-        median(triglycerides) as median_triglycerides,
+        avg(hdl) filter (where hdl_rank in ((hdl_n + 1) // 2, (hdl_n + 2) // 2)) as median_hdl,
+        avg(triglycerides) filter (where tg_rank in ((tg_n + 1) // 2, (tg_n + 2) // 2))
+            as median_triglycerides,
         bool_or(treated) as ever_treated,
         max(treatment_reduction) as max_treatment_reduction
     from own_values
