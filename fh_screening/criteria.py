@@ -76,7 +76,8 @@ PERSISTED = {
     "02_ldl_untreated": ("int_ldl_history", "ldl_history", "scope_a"),
     "03_index_ldl": ("int_index_ldl", "index_ldl", "scope_a"),
     "04_secondary_causes": ("int_secondary_causes", "secondary_causes", "scope_a"),
-    "09_screening_results": ("int_screening_results", "screening_results", "scope_b"),
+    "07_person_facts": ("int_person_facts", "person_facts", "scope_a"),
+    "10_screening_results": ("int_screening_results", "screening_results", "scope_b"),
 }
 
 
@@ -138,12 +139,12 @@ def run_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[s
         run_sql(con, "criteria/scope/changed", {**params, "previous_as_of": since.as_of,
                                                 "ingested_upto": since.ingested_upto})
     for path in sorted(CRITERIA_DIR.glob("[0-9][0-9]_*.sql")):
-        if path.stem == "07_family_history" and not full:
-            run_sql(con, "criteria/scope/affected", params)
         run_sql(con, f"criteria/{path.stem}", params)
+        if path.stem == "07_person_facts" and not full:
+            # before the new facts replace the old ones: whose changed decides who else
+            # is rescored
+            run_sql(con, "criteria/scope/affected", {**params,
+                                                     "ingested_upto": since.ingested_upto})
         if path.stem in PERSISTED:
             _merge(con, *PERSISTED[path.stem], full=full)
-    # The percentiles this screening used: the next incremental one finds the people
-    # whose index LDL they now place on the other side.
-    con.execute("create or replace table ldl_percentiles as select * from int_ldl_percentiles")
     return con.execute("select count(*) from screening_results").fetchall()[0][0]

@@ -120,7 +120,7 @@ def previous_screening(con, regions: list[str], as_of: date, rules: str,
                        "from screening_state").fetchall()
     tables = {t for (t,) in con.execute(
         "select table_name from duckdb_tables() where not temporary").fetchall()}
-    if len(rows) != 1 or not {"index_ldl", "secondary_causes", "ldl_percentiles",
+    if len(rows) != 1 or not {"index_ldl", "secondary_causes", "person_facts",
                               "ldl_history", "screening_results"} <= tables:
         return None
     previous_regions, previous_as_of, previous_rules, previous_model, upto = rows[0]

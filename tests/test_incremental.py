@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from fh_screening.config import load_region
@@ -31,7 +33,7 @@ TABLES = {
     "ldl_history": "person_id, sampled_at",
     "index_ldl": "person_id",
     "secondary_causes": "person_id",
-    "ldl_percentiles": "sex, from_age",
+    "person_facts": "person_id",
 }
 
 
@@ -57,12 +59,29 @@ def _add_month(extracts: Path, month: Path) -> None:
             os.link(path, extracts / region / path.name)
 
 
+def _grandmothers_diagnosis(base, month):
+    """July also brings an FH diagnosis (E78.0) for a few grandmothers, so the month
+    changes second-degree facts (Simon Broome's and MEDPED's family items) and an
+    incremental screening must follow links two hops."""
+    rel = base.relations.filter(pl.col("relation") == "mother")
+    two = rel.join(rel, left_on="relative_cpr", right_on="cpr", suffix="_g")
+    alive = base.patients.filter(pl.col("deceased_date").is_null())["cpr"]
+    grandmothers = (two.filter(pl.col("relative_cpr_g").is_in(alive.implode()))
+                    ["relative_cpr_g"].unique().sort().head(5))
+    assert grandmothers.len() == 5
+    extra = pl.DataFrame({"cpr": grandmothers, "icd10": ["E78.0"] * 5,
+                          "diagnosed_at": [date(2026, 7, 15)] * 5},
+                         schema=month.diagnoses.schema)
+    return replace(month, diagnoses=pl.concat([month.diagnoses, extra]))
+
+
 @pytest.fixture(scope="module")
 def months(tmp_path_factory):
     root = tmp_path_factory.mktemp("months")
     for region in REGIONS:
         pop = generate_population(3000, 7, region, end=JULY)
         base, month = split_at(pop, JUNE)
+        month = _grandmothers_diagnosis(base, month)
         write_region(base, load_region(region), root / "june" / region)
         write_region(month, load_region(region), root / "july" / region, anomalies=False)
     return root

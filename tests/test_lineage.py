@@ -21,7 +21,7 @@ def test_config_hash_covers_thresholds_dialects_suites_and_sql():
     assert CONFIG_DIR / "thresholds.toml" in files
     assert CONFIG_DIR / "regions" / "syddanmark.toml" in files
     assert EXPECTATIONS_DIR / "lab_results.json" in files
-    assert SQL_DIR / "criteria" / "09_screening_results.sql" in files
+    assert SQL_DIR / "criteria" / "10_screening_results.sql" in files
     assert config_hash() == config_hash(files)  # stable, and the default is the full set
 
 

@@ -3,7 +3,7 @@
 -- Index cases (alive, in the screened regions): known FH (ICD-10 E78.0), a positive
 -- genetic test, or referred now with a priority tier in $cascade_index_flagged_tiers.
 -- Relatives: first-degree ($cascade_relations) and second-degree, derived by two hops as
--- in sql/criteria/07_family_history.sql (grandparents, aunts/uncles, grandchildren,
+-- in sql/criteria/08_family_history.sql (grandparents, aunts/uncles, grandchildren,
 -- nieces/nephews); alive on $as_of.
 -- Priority: 1 untested first-degree relative, 2 untested second-degree relative,
 -- 3 already referred, 4 already diagnosed or tested. The index case's children under

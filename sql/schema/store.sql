@@ -168,3 +168,18 @@ create table if not exists screening_state (
     model_version  varchar   not null,
     ingested_upto  timestamp not null    -- newest ingested_files.ingested_at it saw
 );
+
+-- What each screened person contributes to their relatives' results
+-- (sql/criteria/07_person_facts.sql); compared by the next monthly screening.
+create table if not exists person_facts (
+    person_id        varchar not null,
+    premature_chd    boolean,
+    first_mi_age     bigint,
+    age_at_index     bigint,
+    ldl_above_p95    boolean,
+    has_ldl_history  boolean,
+    max_untreated_ldl double,
+    tc_adult         double,
+    tc_child         double,
+    known_fh         boolean
+);

@@ -1,13 +1,14 @@
 -- An incremental screening (the same regions, rules and model as the last one, a later
--- or equal as-of date): `scope_a` are the people whose own data may have changed since,
--- so their LDL history, index sample and secondary causes are rebuilt:
+-- or equal as-of date). `changed_people`: everyone, of any region, whose own data may have
+-- changed since:
 --   rows from files ingested after the last screening ($ingested_upto), in any table
 --   (both people of a new family link; everyone of a practice whose clinic changed);
 --   events that the later as-of date lets in: samples, prescriptions, diagnoses, tests
 --   and deaths dated after the last as-of date ($previous_as_of).
--- Everything else about a person depends only on these rows, on relatives (scope_b,
--- scope/affected.sql) and on the LDL percentiles (ditto).
-create or replace temp table scope_a as
+-- `scope_a`: those of them in the screened regions, whose LDL history, index sample,
+-- secondary causes and facts are rebuilt. Everything else about a person depends only on
+-- these rows, on relatives' facts and on the LDL percentiles (scope/affected.sql).
+create or replace temp table changed_people as
 with new_files as (
     select path from ingested_files where ingested_at > $ingested_upto
 ),
@@ -35,7 +36,10 @@ changed as (
     join practices pr on pr.gp_practice_id = p.gp_practice_id and pr.region = p.region
     where pr.source_file in (select path from new_files)
 )
-select distinct c.person_id
-from changed c
+select distinct person_id from changed;
+
+create or replace temp table scope_a as
+select c.person_id
+from changed_people c
 join patients p using (person_id)
 where p.region in (select unnest($regions));
