@@ -20,7 +20,7 @@ from fh_screening.html_tables import Col, render_table_page, template_env
 from fh_screening.i18n import Translator, languages
 from fh_screening.outputs import safe_file_name, write_private
 from fh_screening.referrals import public
-from fh_screening.sheets import csv_text, xlsx_bytes
+from fh_screening.sheets import Workbooks, csv_text
 from fh_screening.store import query_sql
 
 PAGE_COLUMNS = [
@@ -57,7 +57,7 @@ def letter_path(clinic: str, family: int) -> str:
 
 
 def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
-                  code_version: str, t: Translator) -> CascadeOutput:
+                  code_version: str, t: Translator, workbooks: Workbooks) -> CascadeOutput:
     run_id, as_of = params["run_id"], params["as_of"]
     cascade = query_sql(con, "outputs/cascade_list", params).pl()
     letter_langs = [Translator(t.lang)] + [Translator(lang) for lang in languages()
@@ -73,8 +73,7 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
         title = f"FH cascade testing for lipid clinic {clinic}"
         families = rows["family"].n_unique()
         write_private(out / f"{stem}.csv", csv_text(rows))
-        write_private(out / f"{stem}.xlsx", xlsx_bytes({"cascade": rows}, as_of=as_of,
-                                                       title=title))
+        workbooks.add(out / f"{stem}.xlsx", {"cascade": rows}, as_of=as_of, title=title)
         page = rows.with_columns(
             pl.format("{}-degree", "degree").alias("degree_text"),
             pl.format("{}, untreated estimate {}", "last_ldl_date", "last_untreated_ldl")
