@@ -76,7 +76,7 @@ PERSISTED = {
     "02_ldl_untreated": ("int_ldl_history", "ldl_history", "scope_a"),
     "03_index_ldl": ("int_index_ldl", "index_ldl", "scope_a"),
     "04_secondary_causes": ("int_secondary_causes", "secondary_causes", "scope_a"),
-    "07_person_facts": ("int_person_facts", "person_facts", "scope_a"),
+    "07_person_facts": ("int_person_facts", "person_facts", "scope_facts"),
     "10_screening_results": ("int_screening_results", "screening_results", "scope_b"),
 }
 

@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from fh_screening.config import SAMPLES_DIR, TABLES
-from fh_screening.store import Workspace, connect
+from fh_screening.store import Workspace
+from tests.test_staging import fingerprint
 
 REGIONS = ["midtjylland", "syddanmark"]
 RUN_ID = "2026-06-30_national"
@@ -71,17 +72,8 @@ def _files(ws: Workspace) -> dict[str, bytes]:
 
 
 def _store(ws: Workspace) -> dict[str, tuple[int, int]]:
-    """Per table: rows, and the sum of the rows' hashes (order-free, counts duplicates)."""
-    tables = {t: t for t in [*TABLES, "quarantine", "vault.identity", "referral_history"]}
-    tables["ingested_files"] = "(select * exclude (ingested_at) from ingested_files)"
-    con = connect(ws.store_path, read_only=True)
-    try:
-        con.execute(f"attach '{ws.vault_path}' as vault (read_only)")
-        return {name: tuple(con.execute(
-            f"select count(*), coalesce(sum(hash(r)::hugeint), 0) from {source} r").fetchall()[0])
-            for name, source in tables.items()}
-    finally:
-        con.close()
+    """Per table: rows and the sum of the rows' hashes (tests/test_staging.fingerprint)."""
+    return fingerprint(ws, [*TABLES, "quarantine", "vault.identity", "referral_history"])
 
 
 def test_both_regions_are_ingested_with_the_same_counts(runs):

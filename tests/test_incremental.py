@@ -53,6 +53,16 @@ def _tables(ws: Workspace) -> dict[str, list[tuple]]:
         con.close()
 
 
+def _june_extracts(months: Path, home: Path) -> Path:
+    """An extract folder holding June's files (hard links), per region."""
+    extracts = home / "extracts"
+    for region in REGIONS:
+        (extracts / region).mkdir(parents=True)
+        for path in (months / "june" / region).iterdir():
+            os.link(path, extracts / region / path.name)
+    return extracts
+
+
 def _add_month(extracts: Path, month: Path) -> None:
     for region in REGIONS:
         for path in (month / region).iterdir():
@@ -96,11 +106,7 @@ def runs(months, tmp_path_factory):
     try:
         for name, full in (("A", False), ("B", True)):
             home = tmp_path_factory.mktemp(f"ws{name}")
-            extracts = home / "extracts"
-            for region in REGIONS:
-                (extracts / region).mkdir(parents=True)
-                for path in (months / "june" / region).iterdir():
-                    os.link(path, extracts / region / path.name)
+            extracts = _june_extracts(months, home)
             ws = Workspace(home / "home")
             june = _run(ws, extracts, JUNE, "june")
             _add_month(extracts, months / "july")
@@ -139,11 +145,7 @@ def test_incremental_lists_equal_the_full_ones_byte_for_byte(runs):
 def test_the_monthly_screening_recomputes_a_minority(months, tmp_path, monkeypatch, caplog):
     """Run again on a copy of the June store: the log says how many were recomputed."""
     monkeypatch.setenv("FH_PSEUDONYM_KEY", "cd" * 32)
-    extracts = tmp_path / "extracts"
-    for region in REGIONS:
-        (extracts / region).mkdir(parents=True)
-        for path in (months / "june" / region).iterdir():
-            os.link(path, extracts / region / path.name)
+    extracts = _june_extracts(months, tmp_path)
     ws = Workspace(tmp_path / "home")
     _run(ws, extracts, JUNE, "june")
     _add_month(extracts, months / "july")

@@ -19,18 +19,22 @@ from fh_screening.store import Workspace, connect
 REGION = "midtjylland"
 
 
-def fingerprint(ws: Workspace) -> dict[str, tuple[int, int]]:
-    """Per table: rows, and the sum of the rows' hashes (order-free, counts duplicates)."""
-    tables = {t: t for t in ("practices", "patients", "lab_results", "prescriptions",
-                             "diagnoses", "relations", "genetic_tests", "quarantine",
-                             "vault.identity")}
-    tables["ingested_files"] = "(select * exclude (ingested_at) from ingested_files)"
+STORE_TABLES = ("practices", "patients", "lab_results", "prescriptions", "diagnoses",
+                "relations", "genetic_tests", "quarantine", "vault.identity")
+
+
+def fingerprint(ws: Workspace, tables: tuple[str, ...] | list[str] = STORE_TABLES
+                ) -> dict[str, tuple[int, int]]:
+    """Per table: rows, and the sum of the rows' hashes (order-free, counts duplicates);
+    `ingested_files` without its times."""
+    sources = {t: t for t in tables}
+    sources["ingested_files"] = "(select * exclude (ingested_at) from ingested_files)"
     con = connect(ws.store_path, read_only=True)
     try:
         con.execute(f"attach '{ws.vault_path}' as vault (read_only)")
         return {name: tuple(con.execute(
             f"select count(*), coalesce(sum(hash(r)::hugeint), 0) from {source} r").fetchall()[0])
-            for name, source in tables.items()}
+            for name, source in sources.items()}
     finally:
         con.close()
 

@@ -4,8 +4,9 @@
 -- Per relative: premature CHD, MI age, index untreated LDL above the 95th percentile for
 -- their sex and age band (int_ldl_percentiles), untreated total cholesterol as adult
 -- (>= $simon_broome_adult_from_age) and child, and known FH (E78.0 or a positive test).
--- For the people in `scope_b`; their relatives' facts come from the store (`index_ldl`,
--- `ldl_history`), so a monthly run needs only the families it touches.
+-- For the people in `scope_b`; their relatives' facts come from the store
+-- (`person_facts`, 07_person_facts.sql), so a monthly run needs only the families it
+-- touches.
 -- In three statements: the link tables are materialised (and can spill to disk) instead
 -- of being held as common table expressions at national size.
 create or replace temp table fam_first_degree as
@@ -56,37 +57,18 @@ with relatives_of_scope as (
     union
     select relative_id from fam_second_degree
 ),
-cholesterol as (
-    select
-        person_id,
-        max(total_chol) filter (where not treated and age_at_sample >= $simon_broome_adult_from_age)
-            as tc_adult,
-        max(total_chol) filter (where not treated and age_at_sample < $simon_broome_adult_from_age)
-            as tc_child
-    from ldl_history
-    where person_id in (select person_id from relatives_of_scope)
-    group by person_id
-),
 relative_facts as (
     select
-        p.person_id as relative_id,
-        coalesce(v.premature_chd, false) as premature_chd,
-        v.first_mi_age,
-        i.age_at_index,
-        coalesce(i.index_untreated_ldl > pct.p95, false) as ldl_above_p95,
-        c.tc_adult,
-        c.tc_child,
-        exists (select 1 from diagnoses d where d.person_id = p.person_id
-                and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of)
-        or exists (select 1 from genetic_tests g where g.person_id = p.person_id
-                   and g.result = 'positive' and g.tested_at <= $as_of) as known_fh
-    from patients p
-    left join int_vascular_history v on v.person_id = p.person_id
-    left join index_ldl i on i.person_id = p.person_id
-    left join int_ldl_percentiles pct
-      on pct.sex = i.sex and i.age_at_index between pct.from_age and pct.to_age
-    left join cholesterol c on c.person_id = p.person_id
-    where p.person_id in (select person_id from relatives_of_scope)
+        person_id as relative_id,
+        premature_chd,
+        first_mi_age,
+        age_at_index,
+        ldl_above_p95,
+        tc_adult,
+        tc_child,
+        known_fh
+    from person_facts
+    where person_id in (select person_id from relatives_of_scope)
 ),
 first_summary as (
     select

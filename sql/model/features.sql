@@ -54,19 +54,14 @@ first_degree as (
     where relation in ('mother', 'father', 'sibling', 'child')
       and person_id in (select person_id from int_screening_results)
 ),
-relative_ldl as (
-    select person_id, max(untreated_ldl) as max_untreated_ldl
-    from ldl_history
-    where person_id in (select relative_id from first_degree)
-    group by person_id
-),
 relatives as (
+    -- relatives' LDL from their facts (sql/criteria/07_person_facts.sql)
     select
         f.person_id,
         max(r.max_untreated_ldl) as fdr_max_untreated_ldl,
         count(*) as fdr_with_ldl
     from first_degree f
-    join relative_ldl r on r.person_id = f.relative_id
+    join person_facts r on r.person_id = f.relative_id and r.has_ldl_history
     group by f.person_id
 )
 select

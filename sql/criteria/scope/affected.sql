@@ -5,8 +5,7 @@
 --   superset of what the family history uses) of the seeds: people in `scope_a` whose
 --   facts for their relatives changed; people whose index LDL now falls on the other
 --   side of its band's 95th percentile (the percentiles move a little with every month);
---   changed people outside the screened regions (their facts are not kept); and both
---   people of every new family link.
+--   and both people of every new family link.
 -- Recomputing a few people too many changes nothing; tests/test_incremental.py checks
 -- that the result equals a full screening.
 create or replace temp table facts_changed as
@@ -24,14 +23,14 @@ where o.person_id is null
    or n.tc_child is distinct from o.tc_child
    or n.known_fh is distinct from o.known_fh;
 
--- People not rebuilt whose stored flag the new percentiles contradict; their stored
+-- People whose facts were not rebuilt and whose stored flag the new percentiles contradict; their stored
 -- flag is corrected, so it always says what the last screening used.
 create or replace temp table percentile_flips as
 select f.person_id
 from person_facts f
 join index_ldl i using (person_id)
 join int_ldl_percentiles n on n.sex = i.sex and i.age_at_index between n.from_age and n.to_age
-where f.person_id not in (select person_id from scope_a)
+where f.person_id not in (select person_id from scope_facts)
   and (i.index_untreated_ldl > n.p95) is distinct from f.ldl_above_p95;
 
 update person_facts set ldl_above_p95 = not ldl_above_p95
@@ -42,8 +41,6 @@ with seeds as (
     select person_id from facts_changed
     union
     select person_id from percentile_flips
-    union
-    select person_id from changed_people where person_id not in (select person_id from scope_a)
     union
     select person_id from relations
     where source_file in (select path from ingested_files where ingested_at > $ingested_upto)

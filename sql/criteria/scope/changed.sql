@@ -5,8 +5,9 @@
 --   (both people of a new family link; everyone of a practice whose clinic changed);
 --   events that the later as-of date lets in: samples, prescriptions, diagnoses, tests
 --   and deaths dated after the last as-of date ($previous_as_of).
--- `scope_a`: those of them in the screened regions, whose LDL history, index sample,
--- secondary causes and facts are rebuilt. Everything else about a person depends only on
+-- `scope_a`: those of them in the screened regions, whose LDL history, index sample and
+-- secondary causes are rebuilt; `scope_facts`: all of them, whose facts for their
+-- relatives are. Everything else about a person depends only on
 -- these rows, on relatives' facts and on the LDL percentiles (scope/affected.sql).
 create or replace temp table changed_people as
 with new_files as (
@@ -43,3 +44,7 @@ select c.person_id
 from changed_people c
 join patients p using (person_id)
 where p.region in (select unnest($regions));
+
+-- Facts for relatives (07_person_facts) are kept for everyone in the store.
+create or replace temp table scope_facts as
+select c.person_id from changed_people c join patients p using (person_id);
