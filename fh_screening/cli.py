@@ -73,19 +73,19 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
 
         return run_screening(Workspace(home), regions, extract_root=extract_root, as_of=as_of,
                              run_id=args.run_id, model=args.model, progress=print,
-                             language=args.language)
+                             language=args.language, full=args.full)
     prefect_environment(home)
     from flows.screening import national_flow, regional_flow
 
     if len(regions) == 1 and args.dask is None:
         return regional_flow(region=regions[0], home=str(home), as_of=as_of, run_id=args.run_id,
                              extract_dir=str(extract_root / regions[0]) if extract_root else None,
-                             model=args.model, language=args.language)
+                             model=args.model, language=args.language, full=args.full)
     return national_flow(regions=regions, home=str(home), as_of=as_of, run_id=args.run_id,
                          extract_root=str(extract_root) if extract_root else None,
                          model=args.model, language=args.language,
                          runner="dask" if args.dask is not None else None,
-                         dask_address=args.dask or None)
+                         dask_address=args.dask or None, full=args.full)
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
@@ -147,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the national flow on the shipped sample data")
     demo.set_defaults(regions=None, as_of=None, run_id=None, extract_root=str(SAMPLES_DIR),
-                      no_prefect=False, model=None, language=DEFAULT_LANGUAGE, dask=None)
+                      no_prefect=False, model=None, language=DEFAULT_LANGUAGE, dask=None,
+                      full=False)
 
     run = sub.add_parser("run", help="ingest new extracts, screen, write the lists")
     run.add_argument("--regions", nargs="+", help="regions to run (default: all configured)")
@@ -160,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--language", choices=languages(), default=DEFAULT_LANGUAGE,
                      help="language of the GP reports and family letters (default: %(default)s)")
     run.add_argument("--model", help="model folder (default: the one named in models/CURRENT)")
+    run.add_argument("--full", action="store_true",
+                     help="screen everyone again; by default a run after a screening of the "
+                          "same regions, rules and model recomputes only the people whose "
+                          "data changed and their families (docs/scale.md)")
     run.add_argument("--dask", nargs="?", const="", metavar="ADDRESS",
                      help="ingest the regions in parallel on a Dask cluster: the scheduler at "
                           "ADDRESS, else [national] dask_address in config/deployments.toml "

@@ -235,7 +235,7 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
 def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | None = None,
                   as_of: date | None = None, run_id: str | None = None,
                   model: str | None = None, progress: Progress | None = None,
-                  language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+                  language: str = DEFAULT_LANGUAGE, full: bool = False) -> dict[str, Any]:
     """The whole run without Prefect (CLI `fh-screening run --no-prefect`, tests)."""
     for region in regions:
         check_region_name(region)
@@ -246,7 +246,7 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
     ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,
                             progress=progress) for r in regions]
     as_of = as_of or latest_sample_date(ws, regions)
-    summary = screen_step(ws, regions, as_of, model)
+    summary = screen_step(ws, regions, as_of, model, full=full)
     summary["ingest"] = summarise_ingest(ingested)
     return output_step(ws, run_id or default_run_id(as_of, regions), as_of, regions, summary,
                        language)

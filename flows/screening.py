@@ -86,10 +86,10 @@ def merge_region_task(home: str, staged: dict[str, Any]) -> dict[str, Any]:
 
 @task(name="screen", **RETRY_OPTIONS)
 def screen_task(home: str, regions: list[str], as_of: date | None,
-                model: str | None = None) -> dict[str, Any]:
+                model: str | None = None, full: bool = False) -> dict[str, Any]:
     ws = Workspace(Path(home))
     return pipeline.screen_step(ws, regions, as_of or pipeline.latest_sample_date(ws, regions),
-                                model)
+                                model, full=full)
 
 
 @task(name="write-outputs", **RETRY_OPTIONS)
@@ -122,12 +122,13 @@ def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, 
                         as_of: date | None, run_id: str | None,
                         model: str | None, language: str,
                         failed: dict[str, str] | None = None,
-                        failure_details: dict[str, str] | None = None) -> dict[str, Any]:
+                        failure_details: dict[str, str] | None = None,
+                        full: bool = False) -> dict[str, Any]:
     """Screen, write and publish while holding the store: `screening_results` is one table,
     so another run's screening must not slip in between this run's screening and outputs."""
     failed = failed or {}
     with store_writer(home):
-        summary = screen_task(home, regions, as_of, model)
+        summary = screen_task(home, regions, as_of, model, full)
         summary["ingest"] = pipeline.summarise_ingest(ingested)
         if failed:
             summary["failed_regions"] = failed
@@ -159,16 +160,17 @@ def _fail(scope: str, errors: dict[str, str], details: dict[str, str]) -> Region
 def regional_flow(region: str, home: str = str(DEFAULT_HOME), extract_dir: str | None = None,
                   as_of: date | None = None, run_id: str | None = None,
                   model: str | None = None,
-                  language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+                  language: str = DEFAULT_LANGUAGE, full: bool = False) -> dict[str, Any]:
     """Ingest, screen and write the lists for one region (`model`: a model folder, or
-    None for the repository's current model)."""
+    None for the repository's current model; `full`: screen everyone again, not only
+    what changed since the last screening)."""
     ensure_store_limit(home)
     state = ingest_region_task(home, region, extract_dir, return_state=True)
     if not state.is_completed():
         _fail(region, *_failures({region: state}))
         state.result()  # raises the region's own error (the CLI reports it by type)
     return _screen_and_publish(home, [region], [state.result()], as_of, run_id, model,
-                               language)
+                               language, full=full)
 
 
 @flow(name="fh-screening-stage-regions", log_prints=True)
@@ -246,7 +248,7 @@ def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME
                   extract_root: str | None = None, as_of: date | None = None,
                   run_id: str | None = None, model: str | None = None,
                   language: str = DEFAULT_LANGUAGE, runner: Runner | None = None,
-                  dask_address: str | None = None) -> dict[str, Any]:
+                  dask_address: str | None = None, full: bool = False) -> dict[str, Any]:
     """Ingest every region, then screen the regions that succeeded together and write one
     run folder with every lipid clinic's and practice's lists. A failed region does not
     stop the others: the run writes their outputs, reports the failure and then fails.
@@ -255,7 +257,8 @@ def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME
     on this machine (at most `max_concurrent_regions` at once; store writes one at a
     time); "dask" stages the regions in parallel on a Dask cluster, at `dask_address` (a
     scheduler address; "" = a temporary local cluster; default: `[national]
-    dask_address`), and merges them into the store one at a time."""
+    dask_address`), and merges them into the store one at a time. `full`: screen everyone
+    again, not only what changed since the last screening (docs/scale.md)."""
     settings = national_settings()
     runner = runner or settings["runner"]
     regions = sorted(regions or list_regions())
@@ -271,7 +274,7 @@ def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME
         raise _fail("national", failed, details)
     done = [r["region"] for r in ingested]
     result = _screen_and_publish(home, done, ingested, as_of, run_id, model, language,
-                                 failed, details)
+                                 failed, details, full=full)
     if failed:
         raise RegionsFailed(
             f"{len(failed)} region(s) failed ({', '.join(sorted(failed))}); outputs for "

@@ -96,3 +96,21 @@ def test_serve_without_a_prefect_server_is_a_clear_error(tmp_path):
         capture_output=True, text=True, env=env, timeout=120, check=False)
     assert proc.returncode == 2
     assert "serve needs a Prefect server" in proc.stderr and "PREFECT_API_URL" in proc.stderr
+
+
+def test_run_full_reaches_the_screening(tmp_path, monkeypatch):
+    """`run --full` asks for a full screening; without it the pipeline decides."""
+    import fh_screening.pipeline as pipeline
+    from fh_screening.cli import main
+    from fh_screening.config import ConfigError
+
+    seen = []
+
+    def fake(*args, **kwargs):
+        seen.append(kwargs["full"])
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(pipeline, "run_screening", fake)
+    for extra in (["--full"], []):
+        assert main(["--home", str(tmp_path), "run", "--no-prefect", *extra]) == 2
+    assert seen == [True, False]
