@@ -16,11 +16,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from fh_screening.background import BackgroundFiles
 from fh_screening.html_tables import Col, render_table_page, template_env
 from fh_screening.i18n import Translator, languages
 from fh_screening.outputs import safe_file_name, write_private
 from fh_screening.referrals import public
-from fh_screening.sheets import Workbooks, csv_text
+from fh_screening.sheets import csv_text, xlsx_bytes
 from fh_screening.store import query_sql
 
 PAGE_COLUMNS = [
@@ -57,7 +58,7 @@ def letter_path(clinic: str, family: int) -> str:
 
 
 def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
-                  code_version: str, t: Translator, workbooks: Workbooks) -> CascadeOutput:
+                  code_version: str, t: Translator, background: BackgroundFiles) -> CascadeOutput:
     run_id, as_of = params["run_id"], params["as_of"]
     cascade = query_sql(con, "outputs/cascade_list", params).pl()
     letter_langs = [Translator(t.lang)] + [Translator(lang) for lang in languages()
@@ -73,7 +74,8 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
         title = f"FH cascade testing for lipid clinic {clinic}"
         families = rows["family"].n_unique()
         write_private(out / f"{stem}.csv", csv_text(rows))
-        workbooks.add(out / f"{stem}.xlsx", {"cascade": rows}, as_of=as_of, title=title)
+        background.add(out / f"{stem}.xlsx", xlsx_bytes, {"cascade": rows}, as_of=as_of,
+                  title=title)
         page = rows.with_columns(
             pl.format("{}-degree", "degree").alias("degree_text"),
             pl.format("{}, untreated estimate {}", "last_ldl_date", "last_untreated_ldl")

@@ -11,16 +11,19 @@ reach the page. PDF is not produced: no PDF tool in the stack renders this relia
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+from jinja2 import Template
 
+from fh_screening.background import BackgroundFiles
 from fh_screening.charts import LdlPoint, ldl_history_svg
 from fh_screening.html_tables import template_env
 from fh_screening.i18n import Translator, model_reason_text
-from fh_screening.outputs import safe_file_name, write_private
+from fh_screening.outputs import safe_file_name
 from fh_screening.store import query_sql
 
 
@@ -83,34 +86,58 @@ def _charts(history: pl.DataFrame, thresholds: dict[str, float], t: Translator
             for pid, limit in thresholds.items()}
 
 
+def practice_page(frame: pl.DataFrame, history: pl.DataFrame, lang: str, *,
+                  practice: str | None, run_id: str, as_of: Any, code_version: str) -> str:
+    """One practice's report page: its flagged patients (`frame`) and their LDL samples
+    (`history`). A module-level function of plain values, so a worker process can build
+    it (background.py)."""
+    t = Translator(lang)
+    charts = _charts(history, dict(zip(frame["person_id"], frame["ldl_threshold"],
+                                       strict=True)), t)
+    patients = []
+    for p in frame.iter_rows(named=True):
+        patients.append({
+            **{k: v for k, v in p.items() if k != "person_id"},
+            "sex_text": t(f"gp.sex_{p['sex']}") if p["sex"] in ("M", "F") else p["sex"],
+            "index_ldl_text": t.number(p["index_ldl"]),
+            "untreated_text": t.number(p["untreated_ldl_estimate"]),
+            "probability": (t.number(100 * p["fh_probability"], 0)
+                            if p["fh_probability"] is not None else None),
+            "chart": charts[p["person_id"]],
+            "reason_texts": reason_texts(p, t),
+            "exclusion_texts": exclusion_texts(p, t),
+            "next_step_texts": [t(f"next.{s}") for s in p["next_steps"]],
+        })
+    return _template().render(
+        t=t, practice_name=patients[0]["practice_name"], gp_practice_id=practice,
+        lipid_clinic_id=patients[0]["lipid_clinic_id"], run_id=run_id, as_of=as_of,
+        code_version=code_version, patients=patients)
+
+
+@cache
+def _template() -> Template:
+    return template_env().get_template("gp_report.html.j2")
+
+
 def write_gp_reports(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
-                     code_version: str, t: Translator) -> tuple[dict[str, int], list[str]]:
+                     code_version: str, t: Translator, background: BackgroundFiles,
+                     ) -> tuple[dict[str, int], list[str]]:
+    """One page per practice with flagged patients, built by `background`."""
     gp = query_sql(con, "outputs/gp_patients", params).pl()
-    history = query_sql(con, "outputs/gp_ldl_history", params).pl()
-    charts = _charts(history, dict(zip(gp["person_id"], gp["ldl_threshold"], strict=True)), t)
-    template = template_env().get_template("gp_report.html.j2")
+    history = query_sql(con, "outputs/gp_ldl_history", params).pl().join(
+        gp.select("person_id", "gp_practice_id"), on="person_id", how="inner",
+        maintain_order="left")
+    samples = {key[0]: part for key, part in
+               history.partition_by("gp_practice_id", as_dict=True,
+                                    include_key=False).items()}
+    empty = history.clear().drop("gp_practice_id")
     counts: dict[str, int] = {}
     files: list[str] = []
     for (practice,), frame in gp.group_by("gp_practice_id", maintain_order=True):
-        patients = []
-        for p in frame.iter_rows(named=True):
-            patients.append({
-                **{k: v for k, v in p.items() if k != "person_id"},
-                "sex_text": t(f"gp.sex_{p['sex']}") if p["sex"] in ("M", "F") else p["sex"],
-                "index_ldl_text": t.number(p["index_ldl"]),
-                "untreated_text": t.number(p["untreated_ldl_estimate"]),
-                "probability": (t.number(100 * p["fh_probability"], 0)
-                                if p["fh_probability"] is not None else None),
-                "chart": charts[p["person_id"]],
-                "reason_texts": reason_texts(p, t),
-                "exclusion_texts": exclusion_texts(p, t),
-                "next_step_texts": [t(f"next.{s}") for s in p["next_steps"]],
-            })
         name = f"gp_reports/{safe_file_name(practice or 'unassigned')}.html"
-        write_private(out / name, template.render(
-            t=t, practice_name=patients[0]["practice_name"], gp_practice_id=practice,
-            lipid_clinic_id=patients[0]["lipid_clinic_id"], run_id=params["run_id"],
-            as_of=params["as_of"], code_version=code_version, patients=patients))
+        background.add(out / name, practice_page, frame, samples.get(practice, empty), t.lang,
+                       practice=practice, run_id=params["run_id"], as_of=params["as_of"],
+                       code_version=code_version)
         counts[practice] = frame.height
         files.append(name)
     return counts, files

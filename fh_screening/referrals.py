@@ -19,10 +19,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from fh_screening.background import BackgroundFiles
 from fh_screening.html_tables import Col, render_table_page
 from fh_screening.i18n import Translator, model_reason_text
 from fh_screening.outputs import safe_file_name, write_private
-from fh_screening.sheets import Workbooks, csv_text
+from fh_screening.sheets import csv_text, xlsx_bytes
 from fh_screening.store import query_sql
 
 INTERNAL_COLUMNS = ("person_id", "index_id", "relative_id", "lipid_clinic_id",
@@ -78,7 +79,7 @@ def tier_sheets(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 
 def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
-                    code_version: str, workbooks: Workbooks) -> ReferralOutput:
+                    code_version: str, background: BackgroundFiles) -> ReferralOutput:
     run_id, as_of = params["run_id"], params["as_of"]
     referrals = with_reason_text(query_sql(con, "outputs/referral_list", params).pl(),
                                  Translator(LIST_LANGUAGE))
@@ -88,7 +89,8 @@ def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str,
         stem = f"referrals/{safe_file_name(clinic or 'unassigned')}"
         title = f"FH referrals for lipid clinic {clinic}"
         write_private(out / f"{stem}.csv", csv_text(rows))
-        workbooks.add(out / f"{stem}.xlsx", tier_sheets(rows), as_of=as_of, title=title)
+        background.add(out / f"{stem}.xlsx", xlsx_bytes, tier_sheets(rows), as_of=as_of,
+                  title=title)
         new = int((rows["status"] == "new").sum())
         triage = rows.with_columns(
             pl.format("{} y, {}", "age", "sex").alias("age_sex"),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from fh_screening.background import BackgroundFiles
 from fh_screening.cascade import write_cascade
 from fh_screening.config import load_thresholds
 from fh_screening.criteria import load_drug_tables, threshold_params
@@ -22,7 +23,6 @@ from fh_screening.gp_reports import write_gp_reports
 from fh_screening.i18n import DEFAULT_LANGUAGE, Translator
 from fh_screening.outputs import write_private
 from fh_screening.referrals import write_referrals
-from fh_screening.sheets import Workbooks
 from fh_screening.store import run_sql
 
 
@@ -49,20 +49,21 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_
 
     counts = OutputCounts()
     people = con.execute("select count(*) from out_triage").fetchall()[0][0]
-    workbooks = Workbooks(people, write_private)
+    background = BackgroundFiles(people, write_private)
     try:
-        # The cascade lists first: their workbooks are built (for a large run in a second
-        # process) while this one renders the GP reports.
+        # The cascade lists and GP pages first: their workbooks and pages are built (for a
+        # large run in worker processes) while this process runs the referral queries.
         cascade = write_cascade(con, out, params, code_version=code_version, t=t,
-                                workbooks=workbooks)
-        gp, gp_files = write_gp_reports(con, out, params, code_version=code_version, t=t)
+                                background=background)
+        gp, gp_files = write_gp_reports(con, out, params, code_version=code_version, t=t,
+                                        background=background)
         # Referrals last: recording them in referral_history must not change this run's
         # cascade list ("already referred" means by an earlier run or this one).
         referrals = write_referrals(con, out, params, code_version=code_version,
-                                    workbooks=workbooks)
-        workbooks.finish()
+                                    background=background)
+        background.finish()
     finally:
-        workbooks.close()
+        background.close()
     counts.referrals, counts.re_referrals = referrals.per_clinic, referrals.re_referrals
     counts.gp_reports, counts.cascade = gp, cascade.per_clinic
     counts.family_letters = cascade.letters

@@ -9,11 +9,7 @@ stamps the zip entries with a fixed date).
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date, datetime
-from multiprocessing import get_context
-from pathlib import Path
 
 import polars as pl
 from xlsxwriter import Workbook
@@ -58,39 +54,3 @@ def xlsx_bytes(sheets: dict[str, pl.DataFrame], *, as_of: date, title: str) -> b
                          table_style="Table Style Light 9", include_header=True)
     workbook.close()
     return buffer.getvalue()
-
-
-# Above this many rows a run's workbooks are written by a second process while this one
-# renders the HTML pages and GP reports: xlsxwriter is pure Python, about 10 us a cell, and
-# a national cascade list has over a million cells. Below it a process start costs more.
-BACKGROUND_ROWS = 20_000
-
-
-class Workbooks:
-    """The run's XLSX files: built in this process, or for a large run in one worker
-    process (`spawn`: no copy of this process's DuckDB connection), and written by
-    `finish` in submission order. The bytes are the same either way."""
-
-    def __init__(self, rows: int, write: Callable[[Path, bytes], None]) -> None:
-        self._write = write
-        self._pool = (ProcessPoolExecutor(1, mp_context=get_context("spawn"))
-                      if rows > BACKGROUND_ROWS else None)
-        self._jobs: list[tuple[Path, Future[bytes] | bytes]] = []
-
-    def add(self, path: Path, sheets: dict[str, pl.DataFrame], *, as_of: date,
-            title: str) -> None:
-        job = (self._pool.submit(xlsx_bytes, sheets, as_of=as_of, title=title) if self._pool
-               else xlsx_bytes(sheets, as_of=as_of, title=title))
-        self._jobs.append((path, job))
-
-    def finish(self) -> None:
-        try:
-            for path, job in self._jobs:
-                self._write(path, job.result() if isinstance(job, Future) else job)
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None

@@ -9,10 +9,12 @@ from datetime import date
 
 import pytest
 
+from fh_screening.background import BACKGROUND_ROWS, BackgroundFiles
 from fh_screening.config import load_thresholds
 from fh_screening.criteria import threshold_params
 from fh_screening.gp_reports import write_gp_reports
 from fh_screening.i18n import Translator, catalogue
+from fh_screening.outputs import write_private
 from fh_screening.privacy import attach_vault_read_only, load_key
 from fh_screening.store import connect, run_sql
 
@@ -89,17 +91,28 @@ def test_held_back_patient_gets_the_secondary_cause_and_tests(output_runs, r1_re
         "Gentag en fastende lipidprofil, mindst en uge efter den seneste."]
 
 
-def test_english_from_the_same_template(output_runs, tmp_path):
+def test_english_from_the_same_template_and_the_same_pages_from_worker_processes(
+        output_runs, tmp_path):
+    """A large run builds the pages in worker processes (background.py): same bytes."""
     con = connect(output_runs.ws.store_path)
     try:
         attach_vault_read_only(con, output_runs.ws.vault_path)
         params = {**threshold_params(load_thresholds()), "run_id": "en-check",
                   "as_of": date(2026, 7, 31)}
         run_sql(con, "outputs/triage", params)
-        counts, files = write_gp_reports(con, tmp_path, params, code_version="test",
-                                         t=Translator("en"))
+        built = {}
+        for rows in (1, BACKGROUND_ROWS + 1):  # here, then in workers
+            background = BackgroundFiles(rows, write_private)
+            assert (background._pool is None) == (rows == 1)
+            out = tmp_path / str(rows)
+            counts, files = write_gp_reports(con, out, params, code_version="test",
+                                             t=Translator("en"), background=background)
+            assert background.finish() == [out / f for f in files]
+            built[rows] = {f: (out / f).read_bytes() for f in files}
     finally:
         con.close()
+    assert len(built[1]) == len(counts) >= 2 and built[1] == built[BACKGROUND_ROWS + 1]
+    tmp_path = tmp_path / "1"
     assert counts["MID0014"] >= 1 and "gp_reports/MID0014.html" in files
     html = (tmp_path / "gp_reports" / "MID0014.html").read_text()
     assert '<html lang="en">' in html

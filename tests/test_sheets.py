@@ -35,23 +35,3 @@ def test_xlsx_is_reproducible_with_one_sheet_each_and_a_frozen_filtered_header()
         assert "<autoFilter" in xlsx.read("xl/tables/table1.xml").decode()
         assert "2026-06-30T00:00:00Z" in xlsx.read("docProps/core.xml").decode()
         assert "a; b" in xlsx.read("xl/sharedStrings.xml").decode()
-
-
-def test_workbooks_in_a_second_process_are_the_same_bytes_in_order(tmp_path):
-    """Large runs build their XLSX files in a worker process; the files must not differ."""
-    from fh_screening.sheets import BACKGROUND_ROWS, Workbooks
-
-    sheets = {"high": pl.DataFrame({"cpr": ["010101-0101"], "ldl": [7.25]}),
-              "standard": pl.DataFrame({"cpr": ["020202-0202"], "ldl": [5.5]})}
-    written: list[tuple[str, bytes]] = []
-    for rows in (1, BACKGROUND_ROWS + 1):
-        books = Workbooks(rows, lambda path, data: written.append((path.name, data)))
-        assert (books._pool is None) == (rows == 1)
-        books.add(tmp_path / "a.xlsx", sheets, as_of=date(2026, 6, 30), title="A")
-        books.add(tmp_path / "b.xlsx", {"x": sheets["high"]}, as_of=date(2026, 6, 30),
-                  title="B")
-        books.finish()
-    expected = [("a.xlsx", xlsx_bytes(sheets, as_of=date(2026, 6, 30), title="A")),
-                ("b.xlsx", xlsx_bytes({"x": sheets["high"]}, as_of=date(2026, 6, 30),
-                                      title="B"))]
-    assert written == expected * 2
