@@ -13,23 +13,36 @@
 with screened_regions as (
     select distinct region from screening_results
 ),
+-- The few people who can be index cases, found from their own tables first (a national
+-- store has millions of patients and a few thousand index cases).
+genetic_positive as (
+    select distinct person_id from genetic_tests
+    where result = 'positive' and tested_at <= $as_of
+),
+known_fh as (
+    select distinct person_id from diagnoses
+    where icd10 like 'E78.0%' and diagnosed_at <= $as_of
+),
+flagged_index as (
+    select person_id from out_triage
+    where refer and list_contains($cascade_index_flagged_tiers, priority_tier)
+),
 index_cases as (
     select
         p.person_id,
         p.region,
         p.gp_practice_id,
         pr.lipid_clinic_id,
-        exists (select 1 from genetic_tests g where g.person_id = p.person_id
-                and g.result = 'positive' and g.tested_at <= $as_of) as genetic_positive,
-        exists (select 1 from diagnoses d where d.person_id = p.person_id
-                and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of) as known_fh,
-        coalesce(t.refer and list_contains($cascade_index_flagged_tiers, t.priority_tier), false)
-            as flagged_index
+        p.person_id in (select person_id from genetic_positive) as genetic_positive,
+        p.person_id in (select person_id from known_fh) as known_fh,
+        p.person_id in (select person_id from flagged_index) as flagged_index
     from patients p
-    left join out_triage t on t.person_id = p.person_id
     left join practices pr on pr.gp_practice_id = p.gp_practice_id and pr.region = p.region
     where p.region in (select region from screened_regions)
       and (p.deceased_date is null or p.deceased_date > $as_of)
+      and p.person_id in (select person_id from genetic_positive
+                          union select person_id from known_fh
+                          union select person_id from flagged_index)
 ),
 index_chosen as (
     select

@@ -48,15 +48,19 @@ with seeds as (
     select relative_id from relations
     where source_file in (select path from ingested_files where ingested_at > $ingested_upto)
 ),
+-- Each hop reads `relations` once: the links touching the previous set, both ends (the
+-- previous set itself comes back too, which changes nothing).
 hop1 as (
-    select person_id from relations where relative_id in (select person_id from seeds)
-    union
-    select relative_id from relations where person_id in (select person_id from seeds)
+    select distinct unnest([person_id, relative_id]) as person_id
+    from relations
+    where person_id in (select person_id from seeds)
+       or relative_id in (select person_id from seeds)
 ),
 hop2 as (
-    select person_id from relations where relative_id in (select person_id from hop1)
-    union
-    select relative_id from relations where person_id in (select person_id from hop1)
+    select distinct unnest([person_id, relative_id]) as person_id
+    from relations
+    where person_id in (select person_id from hop1)
+       or relative_id in (select person_id from hop1)
 ),
 everyone as (
     select person_id from scope_a
