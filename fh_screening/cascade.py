@@ -75,7 +75,7 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
         families = rows["family"].n_unique()
         write_private(out / f"{stem}.csv", csv_text(rows))
         background.add(out / f"{stem}.xlsx", xlsx_bytes, {"cascade": rows}, as_of=as_of,
-                  title=title)
+                       title=title)
         page = rows.with_columns(
             pl.format("{}-degree", "degree").alias("degree_text"),
             pl.format("{}, untreated estimate {}", "last_ldl_date", "last_untreated_ldl")

@@ -11,6 +11,7 @@ reach the page. PDF is not produced: no PDF tool in the stack renders this relia
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def _charts(history: pl.DataFrame, thresholds: dict[str, float], t: Translator
 
 
 def practice_page(frame: pl.DataFrame, history: pl.DataFrame, lang: str, *,
-                  practice: str | None, run_id: str, as_of: Any, code_version: str) -> str:
+                  practice: str | None, run_id: str, as_of: date, code_version: str) -> str:
     """One practice's report page: its flagged patients (`frame`) and their LDL samples
     (`history`). A module-level function of plain values, so a worker process can build
     it (background.py)."""

@@ -90,7 +90,7 @@ def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str,
         title = f"FH referrals for lipid clinic {clinic}"
         write_private(out / f"{stem}.csv", csv_text(rows))
         background.add(out / f"{stem}.xlsx", xlsx_bytes, tier_sheets(rows), as_of=as_of,
-                  title=title)
+                       title=title)
         new = int((rows["status"] == "new").sum())
         triage = rows.with_columns(
             pl.format("{} y, {}", "age", "sex").alias("age_sex"),

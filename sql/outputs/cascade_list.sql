@@ -15,43 +15,31 @@ with screened_regions as (
 ),
 -- The few people who can be index cases, found from their own tables first (a national
 -- store has millions of patients and a few thousand index cases).
-genetic_positive as (
-    select distinct person_id from genetic_tests
+index_candidates as (
+    select person_id, 'genetic test' as basis from genetic_tests
     where result = 'positive' and tested_at <= $as_of
-),
-known_fh as (
-    select distinct person_id from diagnoses
+    union all
+    select person_id, 'diagnosis' from diagnoses
     where icd10 like 'E78.0%' and diagnosed_at <= $as_of
-),
-flagged_index as (
-    select person_id from out_triage
+    union all
+    select person_id, 'screening' from out_triage
     where refer and list_contains($cascade_index_flagged_tiers, priority_tier)
 ),
-index_cases as (
+index_chosen as (
     select
         p.person_id,
         p.region,
         p.gp_practice_id,
         pr.lipid_clinic_id,
-        p.person_id in (select person_id from genetic_positive) as genetic_positive,
-        p.person_id in (select person_id from known_fh) as known_fh,
-        p.person_id in (select person_id from flagged_index) as flagged_index
-    from patients p
+        case when bool_or(c.basis = 'genetic test') then 'genetic test positive'
+             when bool_or(c.basis = 'diagnosis') then 'diagnosed FH (E78.0)'
+             else 'flagged by screening, high priority' end as index_basis
+    from index_candidates c
+    join patients p on p.person_id = c.person_id
     left join practices pr on pr.gp_practice_id = p.gp_practice_id and pr.region = p.region
     where p.region in (select region from screened_regions)
       and (p.deceased_date is null or p.deceased_date > $as_of)
-      and p.person_id in (select person_id from genetic_positive
-                          union select person_id from known_fh
-                          union select person_id from flagged_index)
-),
-index_chosen as (
-    select
-        *,
-        case when genetic_positive then 'genetic test positive'
-             when known_fh then 'diagnosed FH (E78.0)'
-             else 'flagged by screening, high priority' end as index_basis
-    from index_cases
-    where genetic_positive or known_fh or flagged_index
+    group by p.person_id, p.region, p.gp_practice_id, pr.lipid_clinic_id
 ),
 -- Only the index cases' families are walked (a national store has millions of links;
 -- the lists need the few thousand families of index cases).
