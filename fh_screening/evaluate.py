@@ -21,7 +21,7 @@ def load_truth(path: Path, key: PseudonymKey) -> pl.DataFrame:
     """The truth table keyed by the run's pseudonyms (the CPR column is dropped)."""
     truth = pl.read_csv(path, schema_overrides={"cpr": pl.String})
     return truth.with_columns(
-        pl.col("cpr").map_elements(key.pseudonym, return_dtype=pl.String).alias("person_id")
+        pl.col("cpr").map_elements(key.pseudonym, return_dtype=pl.Int64).alias("person_id")
     ).drop("cpr")
 
 

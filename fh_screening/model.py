@@ -138,12 +138,12 @@ def feature_matrix(features: pl.DataFrame, names: list[str]) -> np.ndarray:
     return features.select(pl.col(n).cast(pl.Float64) for n in names).to_numpy()
 
 
-def family_groups(con: duckdb.DuckDBPyConnection, person_ids: list[str]) -> np.ndarray:
+def family_groups(con: duckdb.DuckDBPyConnection, person_ids: list[int]) -> np.ndarray:
     """A family number per person: connected components of the `relations` graph, so
     that evaluation can hold out whole families (relatives share genes and features).
     Nodes are numbered by polars joins, not Python loops: a national store has millions
     of links."""
-    people = pl.DataFrame({"node": person_ids}, schema={"node": pl.String}).with_row_index("i")
+    people = pl.DataFrame({"node": person_ids}, schema={"node": pl.Int64}).with_row_index("i")
     edges = con.sql("select person_id, relative_id from relations").pl()
     others = (pl.concat([edges["person_id"], edges["relative_id"]]).unique(maintain_order=True)
               .to_frame("node").join(people, on="node", how="anti"))

@@ -75,6 +75,10 @@ def ingest_step(ws: Workspace, region: str, extract_dir: Path | None = None, *,
     """Ingest one region's new extract files; each file is validated before it commits."""
     dialect = load_region(region)
     key = load_key(ws.key_path, create_demo_key=True)
+    if validate:
+        from fh_screening.validate import start_prewarm
+
+        start_prewarm()
     with stage("ingest"):
         con = connect(ws.store_path)
         try:

@@ -33,6 +33,10 @@ class StoreBusy(RuntimeError):
     """Another process holds the store (DuckDB allows one writer per file)."""
 
 
+class StoreFormatError(RuntimeError):
+    """The store was made by an earlier version whose tables this code cannot read."""
+
+
 @dataclass(frozen=True)
 class Workspace:
     home: Path
@@ -102,11 +106,25 @@ def connect(store_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
             ) from exc
         raise
     _limit_memory(con, store_path.parent / "duckdb_tmp")
+    _check_format(con, store_path)
     if not read_only:
         os.chmod(store_path, 0o600)
         run_sql(con, "schema/store")
     run_sql(con, "schema/macros")
     return con
+
+
+def _check_format(con: duckdb.DuckDBPyConnection, store_path: Path) -> None:
+    """Refuse a store whose pseudonyms are text (before integer person keys): its rows
+    cannot be joined with new ones, and converting them would need the vault and key."""
+    old = con.execute("select count(*) from duckdb_columns() where database_name = "
+                      "current_database() and table_name = 'patients' and column_name = "
+                      "'person_id' and data_type = 'VARCHAR'").fetchall()[0][0]
+    if old:
+        con.close()
+        raise StoreFormatError(
+            f"the store {store_path} was made by an earlier version (text pseudonyms); "
+            "ingest the extracts again into a new workspace (docs/operations.md)")
 
 
 def _limit_memory(con: duckdb.DuckDBPyConnection, spill_dir: Path) -> None:

@@ -53,8 +53,9 @@ _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # Things that must not appear in a report even if they turn up in a non-private column:
-# 32-hex pseudonyms and CPR-shaped numbers (DDMMYY-NNNN or 10 digits).
-_REDACT = re.compile(r"\b[0-9a-fA-F]{32}\b|\b\d{6}-?\d{4}\b")
+# pseudonyms (19-digit integers in [2^62, 2^63), and the 32-hex text of earlier versions)
+# and CPR-shaped numbers (DDMMYY-NNNN or 10 digits).
+_REDACT = re.compile(r"\b[4-9]\d{18}\b|\b[0-9a-fA-F]{32}\b|\b\d{6}-?\d{4}\b")
 
 # GX contexts are not thread-safe, and Prefect may run tasks in threads of one process.
 _LOCK = threading.RLock()
@@ -493,6 +494,21 @@ def _run_suite(table: str, df: pd.DataFrame, suites_dir: Path) -> list[Expectati
 
 
 # --------------------------------------------------------------------------- public API
+
+
+def start_prewarm() -> threading.Thread:
+    """Import GX and build its context in a background thread, so that the seconds this
+    takes overlap the work before the first validation (checksums, staging: DuckDB and
+    hashlib release the GIL) instead of adding to a monthly run's wall time. A failure
+    there is raised again by the first validation, which builds the context itself."""
+    def warm() -> None:
+        with contextlib.suppress(Exception), _LOCK:
+            _pandas_source()
+
+    thread = threading.Thread(target=warm, name="gx-prewarm", daemon=True)
+    thread.start()
+    return thread
+
 
 
 def validate_frame(

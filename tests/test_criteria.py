@@ -12,6 +12,7 @@ from datetime import date, datetime
 import pytest
 
 from fh_screening.criteria import run_criteria
+from fh_screening.privacy import PSEUDONYM_FLOOR
 
 AS_OF = date(2026, 6, 30)
 SAMPLE = datetime(2025, 6, 1, 8, 0)
@@ -22,35 +23,42 @@ class World:
 
     def __init__(self, con):
         self.con = con
+        self.ids: dict[str, int] = {}  # readable names for the integer pseudonyms
         con.execute("insert into practices values ('P1', 'Practice 1', 'LK1', 'r1', 'f', 1)")
+
+    def id(self, name: str) -> int:
+        return self.ids.setdefault(name, PSEUDONYM_FLOOR + len(self.ids) + 1)
 
     def person(self, pid: str, born: date, sex: str = "M", deceased: date | None = None):
         self.con.execute("insert into patients values (?, ?, ?, 'r1', 'P1', ?, 'f', 1)",
-                         [pid, born, sex, deceased])
+                         [self.id(pid), born, sex, deceased])
 
     def lab(self, pid: str, analyte: str, value: float, at: datetime = SAMPLE):
         self.con.execute("insert into lab_results values (?, ?, ?, ?, 'u', 'c', 'u', ?, 'r1', "
-                         "'f', 1)", [pid, at, analyte, value, str(value)])
+                         "'f', 1)", [self.id(pid), at, analyte, value, str(value)])
 
     def drug(self, pid: str, atc: str, mg: float | None, start=date(2020, 1, 1), end=None):
         self.con.execute("insert into prescriptions values (?, ?, ?, ?, ?, 'r1', 'f', 1)",
-                         [pid, atc, mg, start, end])
+                         [self.id(pid), atc, mg, start, end])
 
     def relate(self, pid: str, relative: str, relation: str):
         self.con.execute("insert into relations values (?, ?, ?, 'r1', 'f', 1)",
-                         [pid, relative, relation])
+                         [self.id(pid), self.id(relative), relation])
 
     def genetic(self, pid: str, result: str = "positive"):
         self.con.execute("insert into genetic_tests values (?, date '2024-01-01', ?, 'r1', "
-                         "'f', 1)", [pid, result])
+                         "'f', 1)", [self.id(pid), result])
 
     def diagnosis(self, pid: str, icd10: str, at: date = date(2020, 1, 1)):
-        self.con.execute("insert into diagnoses values (?, ?, ?, 'r1', 'f', 1)", [pid, icd10, at])
+        self.con.execute("insert into diagnoses values (?, ?, ?, 'r1', 'f', 1)",
+                         [self.id(pid), icd10, at])
 
     def results(self) -> dict[str, dict]:
         run_criteria(self.con, as_of=AS_OF, regions=["r1"])
         rel = self.con.sql("select * from screening_results")
-        return {row[0]: dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()}
+        names = {v: k for k, v in self.ids.items()}
+        return {names[row[0]]: dict(zip(rel.columns, row, strict=True))
+                for row in rel.fetchall()}
 
 
 @pytest.fixture

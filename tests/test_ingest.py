@@ -244,7 +244,7 @@ def test_sql_cpr_macros_follow_the_century_rule(con):
 def test_sql_pseudonym_equals_python_hmac(con):
     got = con.execute("select pseudonym(cpr_digits($c), $ipad, $opad)",
                       {"c": MAN, **TEST_KEY.sql_params()}).fetchall()[0][0]
-    assert got == TEST_KEY.pseudonym(MAN) and len(got) == 32
+    assert got == TEST_KEY.pseudonym(MAN) and isinstance(got, int)
 
 
 def test_a_store_held_by_another_process_is_refused_cleanly(tmp_path):

@@ -56,9 +56,11 @@ def toy():
 
 
 def test_family_groups_are_connected_components(con):
-    con.execute("insert into relations values ('a','b','child','r','f',1), "
-                "('b','c','sibling','r','f',2), ('x','y','mother','r','f',3)")
-    groups = family_groups(con, ["a", "c", "d", "y", "b"])
+    a, b, c, d, x, y = range(1, 7)
+    con.execute("insert into relations values (?, ?, 'child', 'r', 'f', 1), "
+                "(?, ?, 'sibling', 'r', 'f', 2), (?, ?, 'mother', 'r', 'f', 3)",
+                [a, b, b, c, x, y])
+    groups = family_groups(con, [a, c, d, y, b])
     assert groups[0] == groups[1] == groups[4]  # a-b-c through b
     assert groups[2] not in (groups[0], groups[3])  # d has no relatives
     assert groups[3] != groups[0]  # y is in the x-y family
@@ -66,27 +68,27 @@ def test_family_groups_are_connected_components(con):
 
 def test_priority_tiers_worked_example(con):
     """sql/model/priority.sql with the configured thresholds (refer >= 0.15, high >= 0.5):
-    p1 excluded -> none; p2 rules tier high -> high; p3 flagged, p 0.01 -> standard;
-    p4 unflagged, p 0.6 -> high; p5 unflagged, p 0.2 -> standard; p6 unflagged, p 0.1 ->
-    not referred; p7 (other region) untouched by the delete."""
+    person 1 excluded -> none; 2 rules tier high -> high; 3 flagged, p 0.01 -> standard;
+    4 unflagged, p 0.6 -> high; 5 unflagged, p 0.2 -> standard; 6 unflagged, p 0.1 ->
+    not referred; 7 (other region) untouched by the delete."""
     params = threshold_params(load_thresholds())
     assert params["model_refer_probability_at_least"] == 0.15
     assert params["model_high_probability_at_least"] == 0.5
     # The people screened now (sql/criteria/09) and the scope of the screening.
     con.execute("""create temp table int_screening_results as select * from (values
-        ('p1', 'r', true,  'high',     ['known FH']),
-        ('p2', 'r', true,  'high',     []::varchar[]),
-        ('p3', 'r', true,  'standard', []::varchar[]),
-        ('p4', 'r', false, null,       []::varchar[]),
-        ('p5', 'r', false, null,       []::varchar[]),
-        ('p6', 'r', false, null,       []::varchar[])
+        (1, 'r', true,  'high',     ['known FH']),
+        (2, 'r', true,  'high',     []::varchar[]),
+        (3, 'r', true,  'standard', []::varchar[]),
+        (4, 'r', false, null,       []::varchar[]),
+        (5, 'r', false, null,       []::varchar[]),
+        (6, 'r', false, null,       []::varchar[])
         ) t(person_id, region, flagged, tier, exclusions)""")
     con.execute("create table screening_results as select * from int_screening_results")
     con.execute("create temp table scope_b as select person_id from int_screening_results")
-    con.execute("insert into model_scores values ('p7', 'other', 0.9, [], 'high', true, 'v0', "
-                "'2026-01-01'), ('p6', 'r', 0.9, [], 'high', true, 'old', '2026-01-01')")
+    con.execute("insert into model_scores values (7, 'other', 0.9, [], 'high', true, 'v0', "
+                "'2026-01-01'), (6, 'r', 0.9, [], 'high', true, 'old', '2026-01-01')")
     reason = {"feature": "fdr_known_fh", "value": 1.0, "odds_ratio": 2.5}
-    probs = pl.DataFrame({"person_id": ["p1", "p2", "p3", "p4", "p5", "p6"],
+    probs = pl.DataFrame({"person_id": [1, 2, 3, 4, 5, 6],
                           "fh_probability": [0.9, 0.01, 0.01, 0.6, 0.2, 0.1],
                           "model_reason_features": [[], [], [], [reason], [], []]},
                          schema_overrides={"model_reason_features": REASON_DTYPE})
@@ -95,13 +97,13 @@ def test_priority_tiers_worked_example(con):
                                     "model_version": "v1"})
     got = dict((p, (t, r)) for p, t, r in con.execute(
         "select person_id, priority_tier, refer from model_scores").fetchall())
-    assert got == {"p1": (None, False), "p2": ("high", True), "p3": ("standard", True),
-                   "p4": ("high", True), "p5": ("standard", True), "p6": (None, False),
-                   "p7": ("high", True)}
+    assert got == {1: (None, False), 2: ("high", True), 3: ("standard", True),
+                   4: ("high", True), 5: ("standard", True), 6: (None, False),
+                   7: ("high", True)}
     assert con.execute("select count(*) from model_scores where model_version = 'v1'"
                        ).fetchall()[0][0] == 6
     assert con.execute("select model_reason_features from model_scores where person_id = "
-                       "'p4'").fetchall() == [([reason],)]
+                       "4").fetchall() == [([reason],)]
 
 
 def test_top_reasons_worked_example():
@@ -139,11 +141,11 @@ def test_a_store_with_text_reasons_is_migrated(tmp_path):
 
     path = tmp_path / "old.duckdb"
     old = duckdb.connect(str(path))
-    old.execute("""create table model_scores (person_id varchar not null primary key,
+    old.execute("""create table model_scores (person_id bigint not null primary key,
         region varchar not null, fh_probability double not null,
         model_reasons varchar[] not null, priority_tier varchar, refer boolean not null,
         model_version varchar not null, as_of date not null)""")
-    old.execute("insert into model_scores values ('p0', 'r', 0.3, "
+    old.execute("insert into model_scores values (10, 'r', 0.3, "
                 "['untreated LDL 7.2 mmol/L at the index sample (odds x4.0)'], 'standard', "
                 "true, 'v0', '2026-01-01')")
     old.close()
@@ -154,15 +156,15 @@ def test_a_store_with_text_reasons_is_migrated(tmp_path):
             "where table_name = 'model_scores'").fetchall()]
         assert "model_reasons" not in columns and "model_reason_features" in columns
         assert con.execute("select person_id, model_reason_features from model_scores"
-                           ).fetchall() == [("p0", None)]
-        con.execute("create table screening_results as select 'p1' as person_id, "
+                           ).fetchall() == [(10, None)]
+        con.execute("create table screening_results as select 11 as person_id, "
                     "'r' as region, true as flagged, 'standard' as tier, "
                     "[]::varchar[] as exclusions")
         con.execute("create temp table int_screening_results as "
                     "select * from screening_results")
         con.execute("create temp table scope_b as select person_id from screening_results")
         con.register("model_probabilities", pl.DataFrame(
-            {"person_id": ["p1"], "fh_probability": [0.2],
+            {"person_id": [11], "fh_probability": [0.2],
              "model_reason_features": [[{"feature": "male", "value": 1.0,
                                          "odds_ratio": 1.2}]]},
             schema_overrides={"model_reason_features": REASON_DTYPE}))
@@ -171,7 +173,7 @@ def test_a_store_with_text_reasons_is_migrated(tmp_path):
                                         "model_version": "v1"})
         assert con.execute("select person_id, priority_tier, model_reason_features "
                            "from model_scores").fetchall() == [
-            ("p1", "standard", [{"feature": "male", "value": 1.0, "odds_ratio": 1.2}])]
+            (11, "standard", [{"feature": "male", "value": 1.0, "odds_ratio": 1.2}])]
     finally:
         con.close()
     con = connect(path)  # idempotent: a second connection changes nothing

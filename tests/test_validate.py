@@ -19,6 +19,7 @@ import pyarrow as pa
 import pytest
 
 from fh_screening.config import EXPECTATIONS_DIR, TABLES
+from fh_screening.privacy import PSEUDONYM_FLOOR
 from fh_screening.validate import (
     ExpectationOutcome,
     SuiteError,
@@ -50,15 +51,16 @@ TYPICAL = {
     "bilirubin": 9.0,
     "albumin": 41.0,
 }
-# A CPR-shaped string and an upper-case pseudonym: both must fail the person_id regex and
-# neither may ever be echoed in a report.
-FAKE_CPR = "010203-1234"
-UPPER_PID = "ABCDEF0123456789ABCDEF0123456789"
+# A CPR number read as a number and a pseudonym without its bit 62 (a bug that truncated
+# it): both must fail the person_id range check and neither may ever be echoed in a report.
+FAKE_CPR_NUMBER = 102031234
+TRUNCATED_PID = 0x1923_6E49_C247_A315  # below 2^62
 
 
-def pid(i: int) -> str:
-    """A well-formed pseudonym (32 lower-case hex characters)."""
-    return hashlib.sha256(f"person-{i}".encode()).hexdigest()[:32]
+def pid(i: int) -> int:
+    """A well-formed pseudonym (an integer in [2^62, 2^63), as privacy.PseudonymKey makes)."""
+    digest = hashlib.sha256(f"person-{i}".encode()).digest()
+    return (int.from_bytes(digest[:8], "big") >> 2) | PSEUDONYM_FLOOR
 
 
 def lineage(n: int, source_file: str = "extract.csv") -> dict[str, list]:
@@ -89,7 +91,7 @@ def lab_arrow(rows: dict[str, list]) -> pa.Table:
     """Arrow with DuckDB's canonical types (TIMESTAMP -> timestamp[us], BIGINT -> int64)."""
     schema = pa.schema(
         [
-            ("person_id", pa.string()),
+            ("person_id", pa.int64()),
             ("sampled_at", pa.timestamp("us")),
             ("analyte", pa.string()),
             ("value", pa.float64()),
@@ -194,8 +196,8 @@ def lab_bad_report() -> ValidationReport:
     for i in (0, 8, 16):  # rows 0, 8, 16 are LDL rows before the change
         rows["analyte"][i] = "creatinine"
     rows["value"][24] = 40.0  # an LDL row (24 % 8 == 0)
-    rows["person_id"][3] = FAKE_CPR
-    rows["person_id"][5] = UPPER_PID
+    rows["person_id"][3] = FAKE_CPR_NUMBER
+    rows["person_id"][5] = TRUNCATED_PID
     return validate_frame("lab_results", lab_arrow(rows), source="midtjylland/labs.csv")
 
 
@@ -221,12 +223,13 @@ def test_suite_file_loads_and_round_trips(table: str) -> None:
     assert ("expect_table_columns_to_match_set", "critical") in types
     assert ("expect_table_row_count_to_be_between", "warning") in types
     if table != "practices":
-        regexes = {
-            e.configuration.kwargs["column"]: e.configuration.kwargs["regex"]
+        floors = {
+            e.configuration.kwargs["column"]: e.configuration.kwargs.get("min_value")
             for e in suite.expectations
-            if e.expectation_type == "expect_column_values_to_match_regex"
+            if e.expectation_type == "expect_column_values_to_be_between"
         }
-        assert regexes["person_id"] == r"^[0-9a-f]{32}$"
+        # GX keeps bounds as floats; 2^62 is exact in a float (a CPR number is < 10^10)
+        assert floors["person_id"] == 2**62 == PSEUDONYM_FLOOR
 
 
 def test_load_suite_returns_a_fresh_object_each_time() -> None:
@@ -288,7 +291,7 @@ def test_bad_lab_frame_fails_exactly_the_expected_expectations(
     report = lab_bad_report
     lipids = "analyte in ['ldl', 'total_chol', 'hdl']"
     assert failed(report) == [
-        ("expect_column_values_to_match_regex", "person_id", None, "critical", 2),
+        ("expect_column_values_to_be_between", "person_id", None, "critical", 2),
         ("expect_column_values_to_be_in_set", "analyte", None, "critical", 3),
         ("expect_column_values_to_be_between", "value", lipids, "critical", 1),
         ("expect_column_values_to_be_between", "value", "analyte == 'ldl'", "warning", 1),
@@ -308,30 +311,30 @@ def test_bad_lab_frame_fails_exactly_the_expected_expectations(
     ldl_warning = report.warnings[0]
     assert ldl_warning.unexpected_percent == 50.0  # 1 of the 2 LDL rows left
 
-    (regex,) = find(report, "expect_column_values_to_match_regex", "person_id")
-    assert regex.unexpected_percent == 5.0
-    assert regex.examples == []  # never person_id values, even malformed ones
+    (in_range,) = find(report, "expect_column_values_to_be_between", "person_id")
+    assert in_range.unexpected_percent == 5.0
+    assert in_range.examples == []  # never person_id values, even malformed ones
 
 
 def test_person_ids_never_appear_in_reports_or_messages(
     lab_bad_report: ValidationReport,
 ) -> None:
     said = everything_said(lab_bad_report)
-    for secret in (FAKE_CPR, UPPER_PID, pid(0), pid(3)):
-        assert secret not in said
+    for secret in (FAKE_CPR_NUMBER, TRUNCATED_PID, pid(0), pid(3)):
+        assert str(secret) not in said
 
     frame = clean_frames()["relations"].with_columns(
         pl.when(pl.col("row_number") == 2)
-        .then(pl.lit(FAKE_CPR))
+        .then(pl.lit(FAKE_CPR_NUMBER))
         .otherwise(pl.col("relative_id"))
         .alias("relative_id")
     )
     report = validate_frame("relations", frame, source="rel.csv")
     assert failed(report) == [
-        ("expect_column_values_to_match_regex", "relative_id", None, "critical", 1)
+        ("expect_column_values_to_be_between", "relative_id", None, "critical", 1)
     ]
     assert report.critical_failures[0].examples == []
-    assert FAKE_CPR not in everything_said(report)
+    assert str(FAKE_CPR_NUMBER) not in everything_said(report)
 
 
 def test_cpr_shaped_values_in_other_columns_are_redacted() -> None:
@@ -360,7 +363,7 @@ def test_require_valid_raises_with_a_readable_message(lab_bad_report: Validation
         "3 critical expectation(s) failed (40 rows)"
     )
     assert lines[1].startswith(
-        "  - expect_column_values_to_match_regex on person_id: 2 unexpected (5.00%) - "
+        "  - expect_column_values_to_be_between on person_id: 2 unexpected (5.00%) - "
     )
     assert lines[2].startswith(
         "  - expect_column_values_to_be_in_set on analyte: 3 unexpected (7.50%), "
@@ -586,3 +589,13 @@ def test_validate_table_reads_a_staging_relation_with_the_tables_suite(lab_db) -
     )
     report = validate_table(lab_db, "lab_results", source="staging", relation="staging.labs")
     assert (report.rows, report.success) == (30, True)
+
+
+def test_prewarm_builds_the_one_context_the_validations_use():
+    from fh_screening import validate
+
+    validate.start_prewarm().join(timeout=300)
+    assert validate._pandas_source.cache_info().currsize == 1
+    source = validate._pandas_source()
+    validate.start_prewarm().join(timeout=60)  # a second region's ingest: the same one
+    assert validate._pandas_source() is source

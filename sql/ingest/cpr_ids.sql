@@ -10,7 +10,7 @@ create temp table if not exists cpr_ids (
     raw        varchar not null,
     digits     varchar,
     problem    varchar,
-    person_id  varchar,
+    person_id  bigint,
     birth_date date
 );
 

@@ -17,7 +17,7 @@ create table if not exists practices (
 -- Not declared as a primary key: DuckDB's index costs more than the whole rest of the
 -- patients insert at national size (about 10 s per 3 million people).
 create table if not exists patients (
-    person_id        varchar not null,
+    person_id        bigint  not null,
     birth_date       date    not null,
     sex              varchar not null,
     region           varchar not null,
@@ -28,7 +28,7 @@ create table if not exists patients (
 );
 
 create table if not exists lab_results (
-    person_id        varchar   not null,
+    person_id        bigint    not null,
     sampled_at       timestamp not null,
     analyte          varchar   not null,
     value            double    not null,   -- in the analyte's canonical unit (config/units.toml)
@@ -42,7 +42,7 @@ create table if not exists lab_results (
 );
 
 create table if not exists prescriptions (
-    person_id        varchar not null,
+    person_id        bigint  not null,
     atc_code         varchar not null,
     strength_mg      double,
     start_date       date    not null,
@@ -53,7 +53,7 @@ create table if not exists prescriptions (
 );
 
 create table if not exists diagnoses (
-    person_id        varchar not null,
+    person_id        bigint  not null,
     icd10            varchar not null,
     diagnosed_at     date    not null,
     region           varchar not null,
@@ -62,8 +62,8 @@ create table if not exists diagnoses (
 );
 
 create table if not exists relations (
-    person_id        varchar not null,
-    relative_id      varchar not null,
+    person_id        bigint  not null,
+    relative_id      bigint  not null,
     relation         varchar not null,
     region           varchar not null,
     source_file      varchar not null,
@@ -71,7 +71,7 @@ create table if not exists relations (
 );
 
 create table if not exists genetic_tests (
-    person_id        varchar not null,
+    person_id        bigint  not null,
     tested_at        date    not null,
     result           varchar not null,
     region           varchar not null,
@@ -87,7 +87,7 @@ create table if not exists quarantine (
     row_number       bigint,
     field            varchar,
     reason           varchar not null,
-    person_id        varchar,
+    person_id        bigint,
     raw              varchar,
     region           varchar not null
 );
@@ -118,7 +118,7 @@ create table if not exists runs (
 );
 
 create table if not exists referral_history (
-    person_id        varchar not null,
+    person_id        bigint  not null,
     run_id           varchar not null,
     tier             varchar not null,
     index_ldl        double,
@@ -134,7 +134,7 @@ create table if not exists referral_history (
 -- (feature name, the person's value, odds ratio); the outputs word them in the reader's
 -- language (fh_screening/i18n.py).
 create table if not exists model_scores (
-    person_id        varchar not null,            -- unique: one row per screened person
+    person_id        bigint  not null,            -- unique: one row per screened person
     region           varchar not null,
     fh_probability   double  not null,
     model_reason_features struct(feature varchar, value double, odds_ratio double)[] not null,
@@ -172,7 +172,7 @@ create table if not exists screening_state (
 -- What each screened person contributes to their relatives' results
 -- (sql/criteria/07_person_facts.sql); compared by the next monthly screening.
 create table if not exists person_facts (
-    person_id        varchar not null,
+    person_id        bigint  not null,
     premature_chd    boolean,
     first_mi_age     bigint,
     age_at_index     bigint,
