@@ -92,8 +92,12 @@ last_ldl as (
 treatment_now as (
     select
         p.person_id,
+        -- ordered by the text itself, so a rerun (or an incremental run) lists the same
+        -- drugs in the same order: without it the order followed DuckDB's threads
         string_agg(distinct coalesce(df.name, p.atc_code)
-                   || coalesce(' ' || cast(p.strength_mg as integer) || ' mg', ''), ' + ')
+                   || coalesce(' ' || cast(p.strength_mg as integer) || ' mg', ''), ' + '
+                   order by coalesce(df.name, p.atc_code)
+                            || coalesce(' ' || cast(p.strength_mg as integer) || ' mg', ''))
             as treatment
     from prescriptions p
     left join drug_default_reduction df on df.atc_code = p.atc_code
