@@ -132,24 +132,25 @@ def add_identities(con: duckdb.DuckDBPyConnection, pairs: str) -> None:
     Refuses (PseudonymCollision, before anything is added) a pseudonym that stands for
     two CPR numbers, in `pairs` or against the vault: the store would merge two people.
     The message names no CPR number or pseudonym."""
-    con.execute(f"create or replace temp table new_identities as select distinct "  # noqa: S608
-                f"person_id, cpr from ({pairs})")
-    clashes = con.execute(
-        "select count(*) from (select person_id from new_identities group by person_id "  # noqa: S608
-        "having count(*) > 1) union all "
-        f"select count(*) from new_identities n join {VAULT_ALIAS}.identity v "
-        "on v.person_id = n.person_id where v.cpr <> n.cpr").fetchall()
-    if any(n for (n,) in clashes):
+    # One read of the vault: each new pair with the CPR number the vault already holds
+    # for its pseudonym (null when the pseudonym is new).
+    con.execute("create or replace temp table new_identities as select n.person_id, n.cpr, "  # noqa: S608
+                f"v.cpr as known_cpr from (select distinct person_id, cpr from ({pairs})) n "
+                f"left join {VAULT_ALIAS}.identity v on v.person_id = n.person_id")
+    try:
+        clashes = con.execute(
+            "select (select count(*) from new_identities where known_cpr <> cpr) + "
+            "(select count(*) from (select person_id from new_identities "
+            "group by person_id having count(*) > 1))").fetchall()[0][0]
+        if clashes:
+            raise PseudonymCollision(
+                "two different CPR numbers have the same pseudonym under this key; nothing "
+                "was added. Create a new pseudonym key and ingest into a fresh workspace "
+                "(docs/robustness.md)")
+        con.execute(f"insert into {VAULT_ALIAS}.identity select person_id, cpr "  # noqa: S608
+                    "from new_identities where known_cpr is null")
+    finally:
         con.execute("drop table new_identities")
-        raise PseudonymCollision(
-            "two different CPR numbers have the same pseudonym under this key; nothing was "
-            "added. Create a new pseudonym key and ingest into a fresh workspace "
-            "(docs/robustness.md)")
-    con.execute(
-        f"insert into {VAULT_ALIAS}.identity select n.person_id, n.cpr "  # noqa: S608
-        f"from new_identities n where not exists (select 1 from {VAULT_ALIAS}.identity v "
-        "where v.person_id = n.person_id)")
-    con.execute("drop table new_identities")
 
 
 def attach_vault_read_only(con: duckdb.DuckDBPyConnection, vault_path: Path) -> None:

@@ -510,7 +510,6 @@ def start_prewarm() -> threading.Thread:
     return thread
 
 
-
 def validate_frame(
     table: str, frame: Any, *, source: str, suites_dir: Path = EXPECTATIONS_DIR
 ) -> ValidationReport:

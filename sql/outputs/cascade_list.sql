@@ -89,22 +89,23 @@ last_ldl as (
       and person_id in (select relative_id from family)
     group by person_id
 ),
-treatment_now as (
-    select
+current_drugs as (
+    select distinct
         p.person_id,
-        -- ordered by the text itself, so a rerun (or an incremental run) lists the same
-        -- drugs in the same order: without it the order followed DuckDB's threads
-        string_agg(distinct coalesce(df.name, p.atc_code)
-                   || coalesce(' ' || cast(p.strength_mg as integer) || ' mg', ''), ' + '
-                   order by coalesce(df.name, p.atc_code)
-                            || coalesce(' ' || cast(p.strength_mg as integer) || ' mg', ''))
-            as treatment
+        coalesce(df.name, p.atc_code)
+            || coalesce(' ' || cast(p.strength_mg as integer) || ' mg', '') as drug
     from prescriptions p
     left join drug_default_reduction df on df.atc_code = p.atc_code
     where p.atc_code like 'C10%' and p.start_date <= $as_of
       and (p.end_date is null or p.end_date >= $as_of)
       and p.person_id in (select relative_id from family)
-    group by p.person_id
+),
+-- ordered by the text, so a rerun (or an incremental run) lists the same drugs in the
+-- same order: without it the order followed DuckDB's threads
+treatment_now as (
+    select person_id, string_agg(drug, ' + ' order by drug) as treatment
+    from current_drugs
+    group by person_id
 ),
 relatives as (
     select
