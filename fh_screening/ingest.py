@@ -13,7 +13,9 @@ from __future__ import annotations
 import codecs
 import hashlib
 import logging
+import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -91,6 +93,36 @@ def file_checksum(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A file's checksum with the size and modification time it had when hashed: if
+    either differs when its rows are about to be committed, the file was replaced or
+    written to during the run, and the recorded checksum would not match the rows."""
+
+    checksum: str
+    size: int
+    mtime_ns: int
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    before = os.stat(path)
+    return Fingerprint(file_checksum(path), before.st_size, before.st_mtime_ns)
+
+
+def _check_unchanged(path: Path, seen: Fingerprint) -> None:
+    now = os.stat(path)
+    if (now.st_size, now.st_mtime_ns) != (seen.size, seen.mtime_ns):
+        raise IngestError(f"{path}: the file changed while it was being ingested; nothing "
+                          "of it was stored. Run again once the extract is complete.")
+
+
+# Checksums of a region's files are computed ahead, two at a time: a monthly run hashes
+# every earlier extract again to know it is unchanged (about 2 GB at national size), and
+# hashlib releases the GIL, so this overlaps Great Expectations' import and the first
+# files' ingest instead of preceding each file.
+HASH_THREADS = 2
 
 
 def quote_ident(name: str) -> str:
@@ -315,14 +347,16 @@ Validator = Callable[[duckdb.DuckDBPyConnection, str, str, int], dict]
 
 def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
                 key: PseudonymKey, *, today: date, vault_path: Path,
-                validator: Validator | None = None) -> FileResult:
+                validator: Validator | None = None,
+                hashed: Future[Fingerprint] | None = None) -> FileResult:
     """Ingest one file, or skip it when its checksum was ingested before.
 
     `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
     before anything is committed and raises to stop the file (and the region's run); its
-    report is kept.
+    report is kept. `hashed`: the file's fingerprint being computed ahead (else here).
     """
-    checksum = file_checksum(path)
+    seen_file = hashed.result() if hashed is not None else fingerprint(path)
+    checksum = seen_file.checksum
     result = FileResult(path=str(path), table=table, checksum=checksum)
     seen = con.execute("select 1 from ingested_files where checksum = ?", [checksum]).fetchall()
     if seen:
@@ -416,6 +450,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
             "insert into ingested_files values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
             [checksum, str(path), dialect.name, table, result.rows_read, result.rows_accepted,
              result.rows_quarantined])
+        _check_unchanged(path, seen_file)
         checkpoint("ingest.before_commit")
         con.execute("commit")
     except BaseException:
@@ -459,14 +494,25 @@ def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extrac
     con.execute("drop table if exists cpr_ids")  # a cache of this region's CPR fields
     result = IngestResult(region=dialect.name)
     files = region_files(dialect, extract_dir)
-    for i, (table, path) in enumerate(files, 1):
-        fr = ingest_file(con, dialect, table, path, key, today=today or date.today(),
-                         vault_path=vault_path, validator=validator)
-        result.files.append(fr)
-        msg = (f"[{dialect.name} {i}/{len(files)}] {path.name}: "
-               + ("already ingested, skipped" if fr.skipped else
-                  f"{fr.rows_accepted} accepted, {fr.rows_quarantined} quarantined"))
-        log.info(msg)
-        if progress:
-            progress(msg)
+    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="checksum") as hashing:
+        hashed = [hashing.submit(fingerprint, path) for _, path in files]
+        try:
+            for i, ((table, path), ahead) in enumerate(zip(files, hashed, strict=True), 1):
+                fr = ingest_file(con, dialect, table, path, key, today=today or date.today(),
+                                 vault_path=vault_path, validator=validator, hashed=ahead)
+                result.files.append(fr)
+                _report(dialect, i, len(files), path, fr, progress)
+        finally:
+            for ahead in hashed:  # a failed file stops the region: no more hashing
+                ahead.cancel()
     return result
+
+
+def _report(dialect: RegionDialect, i: int, n: int, path: Path, fr: FileResult,
+            progress: Callable[[str], None] | None) -> None:
+    msg = (f"[{dialect.name} {i}/{n}] {path.name}: "
+           + ("already ingested, skipped" if fr.skipped else
+              f"{fr.rows_accepted} accepted, {fr.rows_quarantined} quarantined"))
+    log.info(msg)
+    if progress:
+        progress(msg)

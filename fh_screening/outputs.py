@@ -36,8 +36,12 @@ def safe_file_name(name: str) -> str:
 
 def write_private(path: Path, data: str | bytes) -> None:
     """Create a file readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:  # the folder usually exists already (a national run writes 13,000 letters)
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data.encode("utf-8") if isinstance(data, str) else data)
     checkpoint("output.file_written")

@@ -226,6 +226,38 @@ def test_a_file_not_matching_its_dialect_is_refused_whole(con, tmp_path):
                        ).fetchall() == [(0,)]
 
 
+def test_a_file_written_to_during_its_ingest_is_refused_and_nothing_of_it_stored(con, tmp_path):
+    # The checksums are computed ahead of the files' ingest; a file that changes after
+    # it was hashed would be recorded under a checksum that its rows do not match.
+    folder = write_syd(tmp_path / "syd")
+    lab_file = folder / "laboratoriesvar.csv"
+
+    def append_a_line(con, table, source, rows):
+        if table == "lab_results":
+            with lab_file.open("ab") as fh:
+                fh.write(f"{MAN};02-03-2024 08:15;NPU01568;6,3;mmol/L\n".encode("latin-1"))
+        return {}
+
+    with pytest.raises(IngestError, match=r"laboratoriesvar.csv: the file changed while"):
+        ingest_region(con, load_region("syddanmark"), folder, TEST_KEY,
+                      vault_path=tmp_path / "vault.duckdb", today=TODAY,
+                      validator=append_a_line)
+    assert con.execute("select table_name from ingested_files order by 1").fetchall() == [
+        ("patients",), ("practices",)]
+    assert con.execute("select count(*) from lab_results").fetchall() == [(0,)]
+    assert con.execute("select count(*) from quarantine where table_name = 'lab_results'"
+                       ).fetchall() == [(0,)]
+    # once the extract is complete, the next run ingests the file as it now is
+    again = ingest_syd_folder(con, folder, tmp_path)
+    assert [f.table for f in again.files if not f.skipped][0] == "lab_results"
+    assert con.execute("select count(*) from lab_results").fetchall()[0][0] > 0
+
+
+def ingest_syd_folder(con, folder: Path, tmp_path: Path):
+    return ingest_region(con, load_region("syddanmark"), folder, TEST_KEY,
+                         vault_path=tmp_path / "vault.duckdb", today=TODAY)
+
+
 def test_sql_cpr_macros_follow_the_century_rule(con):
     cases = {  # CPR -> (birth date, sex) by the 7th-digit rule in DOMAIN.md
         "0101901235": (date(1990, 1, 1), "M"),

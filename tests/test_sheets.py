@@ -35,3 +35,31 @@ def test_xlsx_is_reproducible_with_one_sheet_each_and_a_frozen_filtered_header()
         assert "<autoFilter" in xlsx.read("xl/tables/table1.xml").decode()
         assert "2026-06-30T00:00:00Z" in xlsx.read("docProps/core.xml").decode()
         assert "a; b" in xlsx.read("xl/sharedStrings.xml").decode()
+
+
+def test_xlsx_cells_keep_their_types_and_formats():
+    # Written by xlsxwriter's typed writers: numbers as numbers, a date as Excel's day
+    # number (2026-06-30 is day 46203 counted from 1899-12-30) in yyyy-mm-dd, booleans
+    # as booleans, decimals in #,##0.00, and an empty value as no cell at all.
+    frame = pl.DataFrame({"age": [45, 7], "sampled": [date(2026, 6, 30), None],
+                          "referred": [True, False], "ldl": [8.734, None],
+                          "note": ["a & b < c", "x"]})
+    with zipfile.ZipFile(io.BytesIO(xlsx_bytes({"list": frame}, as_of=date(2026, 6, 30),
+                                               title="t"))) as xlsx:
+        sheet = xlsx.read("xl/worksheets/sheet1.xml").decode()
+        styles = xlsx.read("xl/styles.xml").decode()
+        strings = xlsx.read("xl/sharedStrings.xml").decode()
+    cells = dict(re.findall(r'<c r="([A-Z]+[0-9]+)"([^>]*)>', sheet))
+    values = dict(re.findall(r'<c r="([A-Z]+[0-9]+)"[^>]*><v>([^<]*)</v>', sheet))
+    assert values["A2"] == "45" and values["A3"] == "7" and "t=" not in cells["A2"]
+    assert values["B2"] == "46203" and "B3" not in cells  # the missing date: no cell
+    assert values["C2"] == "1" and values["C3"] == "0" and 't="b"' in cells["C2"]
+    assert values["D2"] == "8.734" and "D3" not in cells
+    assert 't="s"' in cells["E2"] and "a &amp; b &lt; c" in strings
+    date_style = int(re.search(r's="([0-9]+)"', cells["B2"])[1])
+    decimal_style = int(re.search(r's="([0-9]+)"', cells["D2"])[1])
+    formats = dict(re.findall(r'<numFmt numFmtId="([0-9]+)" formatCode="([^"]+)"', styles))
+    xfs = re.findall(r'<xf numFmtId="([0-9]+)"', styles.split("<cellXfs")[1])
+    assert formats[xfs[date_style]] == "yyyy-mm-dd;@"
+    assert formats[xfs[decimal_style]] == "#,##0.00"
+    assert '<table ' in sheet or 'tablePart' in sheet
