@@ -494,17 +494,17 @@ def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extrac
     con.execute("drop table if exists cpr_ids")  # a cache of this region's CPR fields
     result = IngestResult(region=dialect.name)
     files = region_files(dialect, extract_dir)
-    with ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="checksum") as hashing:
-        hashed = [hashing.submit(fingerprint, path) for _, path in files]
-        try:
-            for i, ((table, path), ahead) in enumerate(zip(files, hashed, strict=True), 1):
-                fr = ingest_file(con, dialect, table, path, key, today=today or date.today(),
-                                 vault_path=vault_path, validator=validator, hashed=ahead)
-                result.files.append(fr)
-                _report(dialect, i, len(files), path, fr, progress)
-        finally:
-            for ahead in hashed:  # a failed file stops the region: no more hashing
-                ahead.cancel()
+    today = today or date.today()
+    hashing = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="checksum")
+    hashed = [hashing.submit(fingerprint, path) for _, path in files]
+    try:
+        for i, ((table, path), ahead) in enumerate(zip(files, hashed, strict=True), 1):
+            fr = ingest_file(con, dialect, table, path, key, today=today,
+                             vault_path=vault_path, validator=validator, hashed=ahead)
+            result.files.append(fr)
+            _report(dialect, i, len(files), path, fr, progress)
+    finally:  # a failed file stops the region: no more hashing
+        hashing.shutdown(cancel_futures=True)
     return result
 
 

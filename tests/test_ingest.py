@@ -63,8 +63,12 @@ def write_syd(folder: Path) -> Path:
 
 
 def ingest_syd(con, tmp_path: Path):
-    return ingest_region(con, load_region("syddanmark"), write_syd(tmp_path / "syd"), TEST_KEY,
-                         vault_path=tmp_path / "vault.duckdb", today=TODAY)
+    return ingest_syd_folder(con, write_syd(tmp_path / "syd"), tmp_path)
+
+
+def ingest_syd_folder(con, folder: Path, tmp_path: Path, validator=None):
+    return ingest_region(con, load_region("syddanmark"), folder, TEST_KEY,
+                         vault_path=tmp_path / "vault.duckdb", today=TODAY, validator=validator)
 
 
 def quarantine(con, table: str) -> dict[int, tuple[str, str]]:
@@ -239,9 +243,7 @@ def test_a_file_written_to_during_its_ingest_is_refused_and_nothing_of_it_stored
         return {}
 
     with pytest.raises(IngestError, match=r"laboratoriesvar.csv: the file changed while"):
-        ingest_region(con, load_region("syddanmark"), folder, TEST_KEY,
-                      vault_path=tmp_path / "vault.duckdb", today=TODAY,
-                      validator=append_a_line)
+        ingest_syd_folder(con, folder, tmp_path, validator=append_a_line)
     assert con.execute("select table_name from ingested_files order by 1").fetchall() == [
         ("patients",), ("practices",)]
     assert con.execute("select count(*) from lab_results").fetchall() == [(0,)]
@@ -251,11 +253,6 @@ def test_a_file_written_to_during_its_ingest_is_refused_and_nothing_of_it_stored
     again = ingest_syd_folder(con, folder, tmp_path)
     assert [f.table for f in again.files if not f.skipped][0] == "lab_results"
     assert con.execute("select count(*) from lab_results").fetchall()[0][0] > 0
-
-
-def ingest_syd_folder(con, folder: Path, tmp_path: Path):
-    return ingest_region(con, load_region("syddanmark"), folder, TEST_KEY,
-                         vault_path=tmp_path / "vault.duckdb", today=TODAY)
 
 
 def test_sql_cpr_macros_follow_the_century_rule(con):
