@@ -21,6 +21,7 @@ POINTS = (
     "ingest.vault_written",   # identities in the vault, the file's rows not yet stored
     "ingest.before_commit",   # a file's rows and quarantine written, transaction open
     "ingest.after_commit",    # a file committed, the next not started
+    "screen.before_commit",   # criteria and model done, their transaction not committed
     "output.file_written",    # one more list written into the hidden temporary folder
     "output.before_rename",   # every file written, the folder not yet in place
     "output.replaced_old",    # the previous folder moved aside, the new one not yet in place

@@ -153,7 +153,12 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
             since = None if full else previous_screening(con, regions, as_of, rules,
                                                          loaded.version)
             upto = con.execute("select max(ingested_at) from ingested_files").fetchall()[0][0]
-            con.execute("delete from screening_state")  # a crash from here: next run is full
+            # One transaction from here to the new screening_state: a crash leaves the
+            # previous screening whole (so the next one may still build on it), and the
+            # criteria's scratch tables, dropped before the commit, are never written to
+            # the store's log (docs/scale.md).
+            con.execute("begin transaction")
+            con.execute("delete from screening_state")
             screened = run_criteria(con, as_of=as_of, regions=regions, since=since)
             recomputed, people = con.execute(
                 "select (select count(*) from scope_b), count(*) from patients "
@@ -164,8 +169,10 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
         with stage("model"):
             score_run(con, loaded, as_of=as_of, regions=regions,
                       params=threshold_params(load_thresholds()))
-        con.execute("insert into screening_state values (?, ?, ?, ?, ?)",
-                    [json.dumps(sorted(regions)), as_of, rules, loaded.version, upto])
+            con.execute("insert into screening_state values (?, ?, ?, ?, ?)",
+                        [json.dumps(sorted(regions)), as_of, rules, loaded.version, upto])
+            checkpoint("screen.before_commit")
+            con.execute("commit")
         rows = con.execute(
             "select s.region, count(*), count(*) filter (where s.flagged), "
             "count(*) filter (where m.refer), "

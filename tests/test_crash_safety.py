@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ NAMED_CRASHES = [
     "ingest.before_commit@3",   # midtjylland's 3rd file: transaction open
     "ingest.vault_written@2",   # identities in the vault, rows not stored
     "ingest.after_commit@4",    # syddanmark's 4th file committed, 5th not started
+    "screen.before_commit",     # everyone screened and scored, nothing committed
     "output.file_written@5",    # half the lists written into the hidden folder
     "output.before_rename",     # all written, not in place
     "output.renamed",           # in place, run registry not committed
@@ -43,14 +45,15 @@ RANDOM_KILLS = 3  # SIGKILL after a seeded random delay, wherever the run is the
 SEED = 20261125
 
 
-def cli(home: Path, extract_root: Path, fault: str | None = None) -> subprocess.Popen:
+def cli(home: Path, extract_root: Path, fault: str | None = None,
+        *options: str) -> subprocess.Popen:
     env = {**os.environ, "FH_PSEUDONYM_KEY": KEY, "GX_ANALYTICS_ENABLED": "false"}
     env.pop("FH_FAULT", None)
     if fault:
         env["FH_FAULT"] = fault
     return subprocess.Popen(
         [sys.executable, "-m", "fh_screening.cli", "--home", str(home), "run", "--no-prefect",
-         "--extract-root", str(extract_root), "--run-id", RUN_ID],
+         "--extract-root", str(extract_root), "--run-id", RUN_ID, *options],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -187,3 +190,34 @@ def test_two_runs_on_one_store_the_second_refuses_cleanly(extracts, reference, t
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-2000:]
     assert store_state(ws) == ref_store
+
+
+def test_a_screening_killed_before_its_commit_leaves_the_previous_one_whole(
+        extracts, reference, tmp_path):
+    """Criteria and model run in one transaction (pipeline.screen_step): a kill after every
+    result was rewritten leaves the last screening's results and its state row, so the
+    next run can still build on it."""
+    ref_store, _ = reference
+    ws = Workspace(tmp_path / "home")
+    proc = cli(ws.home, extracts)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+
+    def screening(ws: Workspace) -> dict[str, list[tuple]]:
+        con = connect(ws.store_path, read_only=True)
+        try:
+            return {t: con.execute(f"select * from {t} order by all").fetchall()
+                    for t in ("screening_state", "screening_results", "model_scores",
+                              "index_ldl", "ldl_history", "person_facts")}
+        finally:
+            con.close()
+
+    before = screening(ws)
+    assert len(before["screening_state"]) == 1
+    assert before["screening_results"] == ref_store["screening_results"]
+    # A later as-of date changes every row's as_of and the state row, if they commit.
+    later = before["screening_state"][0][1] + timedelta(days=40)
+    proc = cli(ws.home, extracts, "screen.before_commit", "--full", "--as-of", str(later))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, f"never reached the commit: {err[-800:]}"
+    assert screening(ws) == before

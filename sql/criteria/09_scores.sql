@@ -26,10 +26,16 @@ with people as (
                 and g.tested_at <= $as_of) as genetic_tested,
         exists (select 1 from genetic_tests g where g.person_id = i.person_id
                 and g.result = 'positive' and g.tested_at <= $as_of) as genetic_positive
-    from index_ldl i
+    from (select * from index_ldl where person_id in (select person_id from scope_b)) i
     left join int_vascular_history v using (person_id)
     left join int_family_history f using (person_id)
-    where i.person_id in (select person_id from scope_b)
+),
+scope_history as materialized (
+    -- the scope's samples, picked once: left to itself DuckDB joined all of ldl_history
+    -- with the MEDPED bands and `people` before dropping the samples out of scope
+    select person_id, age_at_sample, untreated_ldl, treated, total_chol
+    from ldl_history
+    where person_id in (select person_id from scope_b)
 ),
 simon_broome_lipid as (
     select
@@ -40,9 +46,13 @@ simon_broome_lipid as (
                      else h.untreated_ldl > $simon_broome_child_ldl_above
                           or (not h.treated and h.total_chol > $simon_broome_child_tc_above)
                 end) as sb_lipid
-    from ldl_history h
-    where h.person_id in (select person_id from scope_b)
+    from scope_history h
     group by h.person_id
+),
+medped_by_age as (
+    -- one row per year of age, for an equality join instead of a range join
+    select unnest(range(from_age, to_age + 1)) as age, first, second, general
+    from medped_bands
 ),
 tc_samples as (
     select
@@ -52,9 +62,9 @@ tc_samples as (
         case when pe.fdr_known_fh then m.first
              when pe.sdr_known_fh then m.second
              else m.general end as cutoff
-    from ldl_history h
+    from scope_history h
     join people pe using (person_id)
-    join medped_bands m on h.age_at_sample between m.from_age and m.to_age
+    join medped_by_age m on m.age = h.age_at_sample
     where not h.treated and h.total_chol is not null
 ),
 medped as (

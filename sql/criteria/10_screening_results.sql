@@ -57,9 +57,13 @@ joined as (
         s.max_triglycerides,
         exists (select 1 from diagnoses d where d.person_id = p.person_id
                 and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of) as known_fh
-    from patients p
+    -- both tables read for the scope only (scope_b): joined whole, DuckDB built its hash
+    -- table from every patient in the store
+    from (select * from patients
+          where person_id in (select person_id from scope_b)) p
     join rule r using (person_id)
-    left join secondary_causes s using (person_id)
+    left join (select * from secondary_causes
+               where person_id in (select person_id from scope_b)) s using (person_id)
     left join practices pr on pr.gp_practice_id = p.gp_practice_id and pr.region = p.region
     where p.region in (select unnest($regions))
       and (p.deceased_date is null or p.deceased_date > $as_of)
