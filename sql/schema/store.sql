@@ -158,9 +158,9 @@ alter table model_scores drop column if exists model_reasons;
 
 -- The last screening (fh_screening/pipeline.py): the next one recomputes only what changed
 -- when it screens the same regions under the same rules (config, expectations, SQL and
--- criteria code: rules_hash) and model, as of the same or a later date. Emptied when a
--- screening starts and written when it ends, so a crash in between makes the next
--- screening a full one.
+-- criteria code: rules_hash) and model, as of the same or a later date. Replaced in the
+-- screening's own transaction, so a crash before its commit leaves the previous
+-- screening and its row in place.
 create table if not exists screening_state (
     regions        varchar   not null,   -- JSON list, sorted
     as_of          date      not null,
