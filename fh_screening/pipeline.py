@@ -160,7 +160,8 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
             # One transaction from here to the new screening_state: a crash leaves the
             # previous screening whole (so the next one may still build on it), and the
             # criteria's scratch tables, dropped before the commit, are never written to
-            # the store's log (docs/scale.md).
+            # the store's log (docs/scale.md). On an error, closing the connection below
+            # rolls it back.
             con.execute("begin transaction")
             con.execute("delete from screening_state")
             screened = run_criteria(con, as_of=as_of, regions=regions, since=since)

@@ -29,3 +29,10 @@ final as (
     left join observed o on o.from_age = b.from_age and o.sex = s.sex
 )
 select * from final;
+
+-- The same percentiles once per sex and year of age, for equality joins on a person's age
+-- (07_person_facts, scope/affected): a range join on the bands compared every index
+-- sample with each band of its sex.
+create or replace temp table int_ldl_p95_by_age as
+select sex, unnest(range(from_age, to_age + 1)) as age, p95
+from int_ldl_percentiles;

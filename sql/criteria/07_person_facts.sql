@@ -35,6 +35,5 @@ select
 from scope_facts s
 left join int_vascular_history v on v.person_id = s.person_id
 left join index_ldl i on i.person_id = s.person_id
-left join int_ldl_percentiles pct
-  on pct.sex = i.sex and i.age_at_index between pct.from_age and pct.to_age
+left join int_ldl_p95_by_age pct on pct.sex = i.sex and pct.age = i.age_at_index
 left join own_ldl o on o.person_id = s.person_id;

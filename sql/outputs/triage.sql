@@ -6,17 +6,11 @@
 -- GP reports and cascade index cases); everyone else counts as not referred. A national
 -- store screens millions of people, of whom one or two in a hundred are flagged.
 create or replace temp table out_triage as
-with shown as (
-    -- picked on three narrow columns first: reading every column of millions of
+with decided as (
+    -- decided on the narrow columns first: reading every column of millions of
     -- screening results (reasons, exclusions) before the filter cost most of the query
-    select s.person_id
-    from screening_results s
-    left join model_scores m on m.person_id = s.person_id and m.as_of = s.as_of
-    where s.flagged or coalesce(m.refer, s.referral)
-),
-final as (
     select
-        s.*,
+        s.person_id,
         coalesce(m.refer, s.referral) as refer,
         case
             when m.person_id is null then s.tier
@@ -30,6 +24,8 @@ final as (
         m.model_version
     from screening_results s
     left join model_scores m on m.person_id = s.person_id and m.as_of = s.as_of
-    where s.person_id in (select person_id from shown)
+    where s.flagged or coalesce(m.refer, s.referral)
 )
-select * from final;
+select s.*, d.* exclude (person_id)
+from decided d
+join screening_results s using (person_id);

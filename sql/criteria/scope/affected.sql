@@ -26,16 +26,10 @@ where o.person_id is null
 -- People whose facts were not rebuilt and whose stored flag the new percentiles contradict; their stored
 -- flag is corrected, so it always says what the last screening used.
 create or replace temp table percentile_flips as
-with p95_by_age as (
-    -- one row per sex and year of age: an equality join, where a range join compared
-    -- every index sample in the store with each band of its sex
-    select sex, unnest(range(from_age, to_age + 1)) as age, p95
-    from int_ldl_percentiles
-)
 select f.person_id
 from person_facts f
 join index_ldl i using (person_id)
-join p95_by_age n on n.sex = i.sex and n.age = i.age_at_index
+join int_ldl_p95_by_age n on n.sex = i.sex and n.age = i.age_at_index
 where f.person_id not in (select person_id from scope_facts)
   and (i.index_untreated_ldl > n.p95) is distinct from f.ldl_above_p95;
 
