@@ -5,6 +5,12 @@ Who is an index case, which relatives are listed and in which priority is decide
 `sql/outputs/cascade_list.sql` (settings in config/thresholds.toml [cascade]). The
 letters carry no personal data: only the clinic and a family number that links back to
 the clinic's list, in every catalogue language (the chosen one first).
+
+A clinic's letters are one HTML file (`letters/<clinic>.html`), a family's letter an
+anchor in it (`#family-007`) that shows and prints that letter alone (CSS `:target`).
+Why not a file per family: a national run has some 13,000 families, and creating that
+many files cost 0.6-10 s on the benchmark machine, depending on the state of its file
+system, and more on the network shares that output folders are often copied to.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from markupsafe import Markup
 
 from fh_screening.background import BackgroundFiles
 from fh_screening.html_tables import Col, render_table_page, template_env
@@ -52,9 +59,14 @@ class CascadeOutput:
 FAMILY_PLACEHOLDER = "\x00family\x00"
 
 
+def letters_file(clinic: str) -> str:
+    """The clinic's letters file, relative to the cascade folder."""
+    return f"letters/{safe_file_name(clinic)}.html"
+
+
 def letter_path(clinic: str, family: int) -> str:
-    """Where a family's letter lies, relative to the cascade folder."""
-    return f"letters/{safe_file_name(clinic)}/family-{family:03d}.html"
+    """A family's letter, relative to the cascade folder: an anchor in the clinic's file."""
+    return f"{letters_file(clinic)}#family-{family:03d}"
 
 
 def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
@@ -64,6 +76,7 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
     letter_langs = [Translator(t.lang)] + [Translator(lang) for lang in languages()
                                            if lang != t.lang]
     letter_template = template_env().get_template("family_letter.html.j2")
+    letters_page = template_env().get_template("family_letters.html.j2")
     result = CascadeOutput({}, 0, [])
     for (clinic,), frame in cascade.group_by("lipid_clinic_id", maintain_order=True):
         clinic = clinic or "unassigned"
@@ -94,16 +107,18 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
             group_column="family", highlight=("priority", 1)))
         result.files += [f"{stem}.csv", f"{stem}.xlsx", f"{stem}.html"]
         # The letter holds no personal data and differs between a clinic's families only
-        # in the family number: render it once per clinic (a national run writes ten
-        # thousand letters) and put each number in the placeholder.
+        # in the family number: render it once per clinic and put each number in the
+        # placeholder.
         letter = letter_template.render(
             letters=[{"t": lt} for lt in letter_langs], clinic=clinic,
             family=FAMILY_PLACEHOLDER,
             paediatric_age=params["cascade_paediatric_test_by_age"])
-        for family in sorted(rows["family"].unique().to_list()):
-            name = f"cascade/{letter_path(clinic, family)}"
-            write_private(out / name, letter.replace(FAMILY_PLACEHOLDER, f"{family:03d}"))
-            result.files.append(name)
-            result.letters += 1
+        numbers = [f"{family:03d}" for family in sorted(rows["family"].unique().to_list())]
+        name = f"cascade/{letters_file(clinic)}"
+        write_private(out / name, letters_page.render(
+            t=letter_langs[0], clinic=clinic, families=numbers,
+            letters=Markup("".join(letter.replace(FAMILY_PLACEHOLDER, n) for n in numbers))))
+        result.files.append(name)
+        result.letters += len(numbers)
         result.per_clinic[clinic] = frame.height
     return result

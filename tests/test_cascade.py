@@ -30,7 +30,7 @@ def test_families_list_untested_first_degree_relatives_first(output_runs):
         assert set(rows.filter(pl.col("priority") == 1)["degree"]) <= {"first"}
         assert set(rows.filter(pl.col("priority") == 2)["degree"]) <= {"second"}
         assert rows["family_letter"].unique().to_list() == [
-            f"letters/{clinic}/family-{family:03d}.html"]
+            f"letters/{clinic}.html#family-{family:03d}"]
     # families are numbered 1..n per clinic, those with more untested first-degree first
     for (_,), rows in cascade.group_by("clinic", maintain_order=True):
         assert sorted(rows["family"].unique().to_list()) == list(
@@ -103,14 +103,25 @@ def test_children_of_index_cases_are_flagged_for_paediatric_testing(output_runs)
 def test_family_letters_in_both_languages_without_personal_data(output_runs):
     folder = output_runs.folder("r1") / "cascade"
     cascade = read_cascade(output_runs.folder("r1"))
-    letters = sorted((folder / "letters").rglob("*.html"))
-    assert len(letters) == cascade.select("clinic", "family").n_unique() == \
+    files = sorted((folder / "letters").rglob("*"))
+    # one file per clinic with listed relatives, one letter (anchor) per family in it
+    assert [f.name for f in files] == [f"{c}.html" for c in sorted(cascade["clinic"].unique())]
+    letters = 0
+    for file in files:
+        html = file.read_text()
+        assert not CPR.search(html), file
+        families = sorted(cascade.filter(pl.col("clinic") == file.stem)["family"].unique())
+        articles = re.findall(r'<article class="letter" id="family-(\d{3})">(.*?)</article>',
+                              html, re.S)
+        assert [int(number) for number, _ in articles] == families
+        for number, letter in articles:
+            assert letter.index('<section lang="da">') < letter.index('<section lang="en">')
+            assert "Et medlem af din familie har familiær hyperkolesterolæmi" in letter
+            assert "A member of your family has familial hypercholesterolaemia" in letter
+            assert "Børn bør testes inden 10-årsalderen" in letter
+            assert letter.count(f"{file.stem} / {number}") == 2  # the family reference
+        # the index links every family's letter
+        assert re.findall(r'<a href="#family-(\d{3})">', html) == [n for n, _ in articles]
+        letters += len(articles)
+    assert letters == cascade.select("clinic", "family").n_unique() == \
         output_runs.first["outputs"]["family_letters"]
-    for letter in letters:
-        html = letter.read_text()
-        assert not CPR.search(html), letter
-        assert html.index('<section lang="da">') < html.index('<section lang="en">')
-        assert "Et medlem af din familie har familiær hyperkolesterolæmi" in html
-        assert "A member of your family has familial hypercholesterolaemia" in html
-        assert "Børn bør testes inden 10-årsalderen" in html
-        assert f"{letter.parent.name} / {letter.stem[-3:]}" in html  # family reference

@@ -130,7 +130,23 @@ def test_gp_report_cascade_page_and_letter_render_cleanly(browser, output_runs):
     cascade.page.emulate_media(media="screen")
     cascade.page.locator("#list a").first.click()  # the family letter, linked relatively
     cascade.page.wait_for_load_state()
-    assert cascade.page.url.endswith("/cascade/letters/MID-LK1/family-001.html")
+    assert cascade.page.url.endswith("/cascade/letters/MID-LK1.html#family-001")
+    # The link shows that family's letter alone, on screen and in print (CSS :target).
+    families = pl.read_csv(folder / "cascade" / "MID-LK1.csv")["family"].n_unique()
+    letters = cascade.page.locator("article.letter")
+    shown = cascade.page.locator("article.letter:visible")
+    assert families > 1 and letters.count() == families and shown.count() == 1
+    assert shown.get_attribute("id") == "family-001"
+    assert not cascade.page.locator("#families").is_visible()
     cascade.page.screenshot(path=ARTIFACTS / "family_letter.png")
+    cascade.page.emulate_media(media="print")
+    assert shown.count() == 1 and shown.get_attribute("id") == "family-001"
+    # Without a family chosen: the index on screen, every letter in print.
+    cascade.page.goto(cascade.page.url.split("#")[0])
+    cascade.page.emulate_media(media="screen")
+    assert cascade.page.locator("#families a").count() == families and shown.count() == 0
+    cascade.page.emulate_media(media="print")
+    assert shown.count() == families and not cascade.page.locator("#families").is_visible()
+    cascade.page.emulate_media(media="screen")
     for view in (gp, cascade):
         assert view.errors == []
