@@ -14,6 +14,7 @@ from collections import defaultdict
 from datetime import date
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -97,7 +98,9 @@ def practice_page(frame: pl.DataFrame, history: pl.DataFrame, lang: str, *,
                                        strict=True)), t)
     patients = []
     for p in frame.iter_rows(named=True):
-        patients.append({
+        # attributes, not dict keys: Jinja tries `getattr` first for `p.name`, and on a
+        # dict that fails and raises for every field (17 a patient, 44,000 patients)
+        patients.append(SimpleNamespace(**{
             **{k: v for k, v in p.items() if k != "person_id"},
             "sex_text": t(f"gp.sex_{p['sex']}") if p["sex"] in ("M", "F") else p["sex"],
             "index_ldl_text": t.number(p["index_ldl"]),
@@ -108,10 +111,10 @@ def practice_page(frame: pl.DataFrame, history: pl.DataFrame, lang: str, *,
             "reason_texts": reason_texts(p, t),
             "exclusion_texts": exclusion_texts(p, t),
             "next_step_texts": [t(f"next.{s}") for s in p["next_steps"]],
-        })
+        }))
     return _template().render(
-        t=t, practice_name=patients[0]["practice_name"], gp_practice_id=practice,
-        lipid_clinic_id=patients[0]["lipid_clinic_id"], run_id=run_id, as_of=as_of,
+        t=t, practice_name=patients[0].practice_name, gp_practice_id=practice,
+        lipid_clinic_id=patients[0].lipid_clinic_id, run_id=run_id, as_of=as_of,
         code_version=code_version, patients=patients)
 
 
