@@ -85,7 +85,8 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
                                           return_dtype=pl.String).alias("family_letter"))
         stem = f"cascade/{safe_file_name(clinic)}"
         title = f"FH cascade testing for lipid clinic {clinic}"
-        families = rows["family"].n_unique()
+        numbers = [f"{family:03d}" for family in sorted(rows["family"].unique().to_list())]
+        families = len(numbers)
         write_private(out / f"{stem}.csv", csv_text(rows))
         background.add(out / f"{stem}.xlsx", xlsx_bytes, {"cascade": rows}, as_of=as_of,
                        title=title)
@@ -113,7 +114,6 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
             letters=[{"t": lt} for lt in letter_langs], clinic=clinic,
             family=FAMILY_PLACEHOLDER,
             paediatric_age=params["cascade_paediatric_test_by_age"])
-        numbers = [f"{family:03d}" for family in sorted(rows["family"].unique().to_list())]
         name = f"cascade/{letters_file(clinic)}"
         write_private(out / name, letters_page.render(
             t=letter_langs[0], clinic=clinic, families=numbers,
