@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -115,6 +114,21 @@ def _rss_bytes() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _high_water_bytes() -> int:
+    """This process's own peak RSS, spikes between two samples included.
+
+    Not getrusage's ru_maxrss: Linux carries the parent's peak into a child across
+    fork and exec, so a run started by a driver that had just generated 6M people
+    reported the generator's 7 GiB as its own. VmHWM belongs to the process image,
+    which exec replaces.
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 class StageMeter:
     """Exclusive wall time and peak RSS per innermost stage (a sampler thread)."""
 
@@ -190,9 +204,7 @@ def run_pipeline(folder: Path, kind: str) -> dict[str, Any]:
     rows_read = sum(r["rows_read"] for r in ingested)
     return {
         "kind": kind, "as_of": as_of.isoformat(), "wall_seconds": round(wall, 2),
-        "peak_rss_gib": round(max(meter.overall_peak,
-                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-                              / 2**30, 2),
+        "peak_rss_gib": round(max(meter.overall_peak, _high_water_bytes()) / 2**30, 2),
         "stages": {s: {"seconds": round(meter.seconds.get(s, 0.0), 2),
                        "peak_rss_gib": round(meter.peak.get(s, 0) / 2**30, 2)}
                    for s in STAGE_ORDER},
