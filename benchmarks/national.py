@@ -115,7 +115,8 @@ def _rss_bytes() -> int:
 
 
 def _high_water_bytes() -> int:
-    """This process's own peak RSS, spikes between two samples included.
+    """This process's own peak RSS: at least every sampled value, and it also catches
+    a spike between two samples.
 
     Not getrusage's ru_maxrss: Linux carries the parent's peak into a child across
     fork and exec, so a run started by a driver that had just generated 6M people
@@ -136,7 +137,6 @@ class StageMeter:
         self.stack: list[tuple[str, float]] = []
         self.seconds: dict[str, float] = {}
         self.peak: dict[str, int] = {}
-        self.overall_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -151,7 +151,6 @@ class StageMeter:
     def _sample(self) -> None:
         while not self._stop.wait(0.02):
             rss = _rss_bytes()
-            self.overall_peak = max(self.overall_peak, rss)
             if self.stack:
                 name = self.stack[-1][0]
                 self.peak[name] = max(self.peak.get(name, 0), rss)
@@ -204,7 +203,7 @@ def run_pipeline(folder: Path, kind: str) -> dict[str, Any]:
     rows_read = sum(r["rows_read"] for r in ingested)
     return {
         "kind": kind, "as_of": as_of.isoformat(), "wall_seconds": round(wall, 2),
-        "peak_rss_gib": round(max(meter.overall_peak, _high_water_bytes()) / 2**30, 2),
+        "peak_rss_gib": round(_high_water_bytes() / 2**30, 2),
         "stages": {s: {"seconds": round(meter.seconds.get(s, 0.0), 2),
                        "peak_rss_gib": round(meter.peak.get(s, 0) / 2**30, 2)}
                    for s in STAGE_ORDER},
