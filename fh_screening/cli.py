@@ -1,4 +1,4 @@
-"""Command line: `fh-screening demo | run | serve | train | synth | criteria-doc`.
+"""Command line: `fh-screening demo | run | serve | train | evaluate | synth | criteria-doc`.
 
 `demo` and `run` go through the Prefect flows (a temporary local Prefect API starts by
 itself when none is configured); `run --no-prefect` calls the same pipeline steps
@@ -23,7 +23,12 @@ from fh_screening.ingest import IngestError
 from fh_screening.model import MODELS_DIR, ModelError
 from fh_screening.privacy import PseudonymKeyError
 from fh_screening.store import DEFAULT_HOME, StoreBusy, Workspace
-from fh_screening.training import TRAINING_PEOPLE_PER_REGION, TRAINING_SEED
+from fh_screening.training import TRAINING_PEOPLE_PER_REGION, TRAINING_SEED, TRAINING_WORLD_SEEDS
+from fh_screening.world_eval import (
+    EVALUATION_PEOPLE_PER_REGION,
+    EVALUATION_SEED,
+    EVALUATION_WORLD_SEEDS,
+)
 
 
 def prefect_environment(home: Path) -> None:
@@ -58,6 +63,12 @@ def _print_summary(result: dict[str, Any], home: Path) -> None:
     print(f"  cascade/     {len(o['cascade'])} cascade list(s), "
           f"{sum(o['cascade'].values())} relative(s), {o['family_letters']} family letter(s)")
     print("  run_summary.json")
+    if o.get("clinics"):
+        print(f"\n{'lipid clinic':<14}{'listed':>8}{'backlog':>9}{'adults':>9}"
+              f"{'listed per 100k adults':>24}")
+        for clinic, c in o["clinics"].items():
+            rate = "-" if c["listed_per_100k_adults"] is None else c["listed_per_100k_adults"]
+            print(f"{clinic:<14}{c['listed']:>8}{c['backlog']:>9}{c['adults']:>9}{rate:>24}")
 
 
 def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,28 +100,58 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
-    """Train on a synthetic population (default) or an existing store (--store)."""
+    """Train across synthetic worlds (default) or on an existing store (--store)."""
     from fh_screening import training
 
     regions = sorted(args.regions or list_regions())
     work = Path(args.home) / "training"
+    worlds = tuple(args.worlds)
     if args.no_prefect:
         if args.store:
-            ws, truth = Workspace(Path(args.store)), None
+            sets = [training.training_set(Workspace(Path(args.store)), regions, None, None)]
             description = f"The screening store at {args.store}."
         else:
-            ws, truth = training.synthesise_training_store(
-                work, args.people, args.seed, tuple(regions), progress=print)
-            description = (f"Synthetic population (fh_screening.synth, seed {args.seed}, "
-                           f"{args.people:,} people in each of {', '.join(regions)}), "
-                           "ingested and screened like a real run.")
-        return training.train(ws, Path(args.models_dir), regions=regions, truth_path=truth,
-                              description=description, progress=print)
+            sets = training.world_sets(work, worlds, args.people, args.seed, tuple(regions),
+                                       progress=print)
+            description = world_description(worlds, args.people, args.seed, regions)
+        return training.train(sets, Path(args.models_dir), description=description,
+                              progress=print)
     prefect_environment(Path(args.home))
     from flows.training import training_flow
 
     return training_flow(work=str(work), models_dir=args.models_dir, store_home=args.store,
-                         people_per_region=args.people, seed=args.seed, regions=regions)
+                         people_per_region=args.people, seed=args.seed, regions=regions,
+                         world_seeds=list(worlds))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Held-out worlds (default) or an external population; writes the report."""
+    from fh_screening import world_eval
+
+    regions = sorted(args.regions or list_regions())
+    work = Path(args.home) / "evaluation"
+    if args.extract_root:
+        if not args.truth:
+            raise ConfigError("--extract-root needs --truth (a CSV with cpr and fh_carrier)")
+        report = world_eval.evaluate_extracts(work, Path(args.extract_root), Path(args.truth),
+                                              regions, args.model, progress=print)
+    else:
+        if args.truth:
+            raise ConfigError("--truth goes with --extract-root")
+        report = world_eval.evaluate_worlds(work, args.model, tuple(args.worlds), args.people,
+                                            args.seed, tuple(regions), progress=print)
+    js, md = world_eval.write_report(report, Path(args.out))
+    print(world_eval.report_markdown(report).split("\n## ")[0])
+    print(f"report: {md} and {js}")
+    return report
+
+
+def world_description(worlds: tuple[int, ...], people: int, seed: int,
+                      regions: list[str]) -> str:
+    return (f"{len(worlds)} synthetic worlds (fh_screening.worlds.draw_world seeds "
+            f"{', '.join(map(str, worlds))}; population seeds from {seed}; {people:,} people "
+            f"in each of {', '.join(regions)} per world), ingested and screened like a real "
+            "run.")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -175,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="synthetic people per region (default: %(default)s)")
     train.add_argument("--seed", type=int, default=TRAINING_SEED,
                        help="synthetic population seed (default: %(default)s, not the samples')")
+    train.add_argument("--worlds", type=int, nargs="+", default=list(TRAINING_WORLD_SEEDS),
+                       help="seeds of the synthetic worlds to train across (default: "
+                            "%(default)s); evaluation worlds are kept apart")
     train.add_argument("--store", help="train on this workspace's store instead of a "
                                        "synthetic population (label-only metrics)")
     train.add_argument("--regions", nargs="+")
@@ -192,6 +236,24 @@ def build_parser() -> argparse.ArgumentParser:
                             "config/deployments.toml)")
     serve.add_argument("--limit", type=int, default=4,
                        help="flow runs executed at once by this process (default: %(default)s)")
+
+    evaluate = sub.add_parser(
+        "evaluate", help="measure the model on synthetic worlds training never saw (or on "
+                         "an external population with a truth table), beside DLCN and LDL")
+    evaluate.add_argument("--worlds", type=int, nargs="+", default=list(EVALUATION_WORLD_SEEDS),
+                          help="held-out world seeds (default: %(default)s)")
+    evaluate.add_argument("--people", type=int, default=EVALUATION_PEOPLE_PER_REGION,
+                          help="synthetic people per region and world (default: %(default)s)")
+    evaluate.add_argument("--seed", type=int, default=EVALUATION_SEED,
+                          help="first population seed (default: %(default)s)")
+    evaluate.add_argument("--model", help="model folder (default: models/CURRENT)")
+    evaluate.add_argument("--extract-root", help="evaluate this population instead: one "
+                                                 "sub-folder of extracts per region")
+    evaluate.add_argument("--truth", help="with --extract-root: CSV with cpr and fh_carrier")
+    evaluate.add_argument("--regions", nargs="+")
+    evaluate.add_argument("--out", default="benchmarks/results/evaluation",
+                          help="report path without suffix: .json and .md are written "
+                               "(default: %(default)s)")
 
     sub.add_parser("criteria-doc", help="regenerate docs/criteria.md from the thresholds")
 
@@ -217,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                   f" (selected: {card['selected']['kind']}); it is now models/CURRENT")
         elif args.command == "serve":
             cmd_serve(args)
+        elif args.command == "evaluate":
+            cmd_evaluate(args)
         elif args.command == "criteria-doc":
             from fh_screening.criteria_doc import write
 

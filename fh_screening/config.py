@@ -165,3 +165,43 @@ def load_units(config_dir: Path = CONFIG_DIR) -> dict[str, UnitRule]:
 def load_thresholds(config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
     """Clinical thresholds: one TOML file, each value commented with its source."""
     return _read_toml(config_dir / "thresholds.toml")
+
+
+CODELISTS_DIR = "codelists"
+
+
+def load_codelist(name: str, config_dir: Path = CONFIG_DIR) -> list[dict[str, str]]:
+    """A code list (`config/codelists/<name>.csv`, one row per code with its source), as
+    OpenSAFELY keeps them: data a clinician can review, not constants in code."""
+    import csv
+
+    path = config_dir / CODELISTS_DIR / f"{name}.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows, start=2):
+        if not all((row.get(k) or "").strip() for k in ("atc_prefix", "source")):
+            raise ValueError(f"{path}, line {i}: atc_prefix and source are required")
+    return rows
+
+
+def accepted_atc_prefixes(config_dir: Path = CONFIG_DIR) -> list[str]:
+    """ATC codes a prescriptions extract may carry: lipid-lowering drugs (C10) and the
+    drugs that raise LDL (a possible secondary cause)."""
+    return ["C10", *sorted(r["atc_prefix"] for r in load_codelist("ldl_raising_drugs",
+                                                                   config_dir))]
+
+
+def load_clinics(config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
+    """Lipid clinics (`config/clinics.toml`): name, address, phone and the capacity for
+    new referrals per run; `[default]` for clinics not named."""
+    data = _read_toml(config_dir / "clinics.toml")
+    default = data.get("default", {})
+    if not isinstance(default.get("capacity_per_run"), int) or default["capacity_per_run"] < 0:
+        raise ConfigError(f"{config_dir / 'clinics.toml'}: [default] capacity_per_run must "
+                          "be a whole number of referrals, 0 or more")
+    for clinic, entry in data.get("clinics", {}).items():
+        cap = entry.get("capacity_per_run", default["capacity_per_run"])
+        if not isinstance(cap, int) or cap < 0:
+            raise ConfigError(f"{config_dir / 'clinics.toml'}: [clinics.{clinic}] "
+                              "capacity_per_run must be a whole number of referrals, 0 or more")
+    return data

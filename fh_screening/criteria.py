@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from fh_screening.config import CONFIG_DIR, SQL_DIR, load_thresholds, load_units
+from fh_screening.config import CONFIG_DIR, SQL_DIR, load_codelist, load_thresholds, load_units
 from fh_screening.store import run_sql
 
 CRITERIA_DIR = SQL_DIR / "criteria"
@@ -33,8 +33,10 @@ def threshold_params(thresholds: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def load_drug_tables(con: duckdb.DuckDBPyConnection, thresholds: dict[str, Any]) -> None:
-    """The NICE dose table and per-drug defaults as lookup tables for the SQL."""
+def load_drug_tables(con: duckdb.DuckDBPyConnection, thresholds: dict[str, Any],
+                     config_dir: Path = CONFIG_DIR) -> None:
+    """The NICE dose table, per-drug defaults and the drugs that raise LDL
+    (config/codelists/) as lookup tables for the SQL."""
     drugs = thresholds["treatment"]["drugs"]
     con.execute("create or replace temp table drug_dose_reduction "
                 "(atc_code varchar, strength_mg double, reduction double)")
@@ -46,6 +48,10 @@ def load_drug_tables(con: duckdb.DuckDBPyConnection, thresholds: dict[str, Any])
                 "(atc_code varchar, name varchar, reduction double)")
     con.executemany("insert into drug_default_reduction values (?, ?, ?)",
                     [(atc, d["name"], float(d["default"])) for atc, d in sorted(drugs.items())])
+    con.execute("create or replace temp table ldl_raising_drugs (atc_prefix varchar, name varchar)")
+    con.executemany("insert into ldl_raising_drugs values (?, ?)",
+                    [(r["atc_prefix"], r["name"]) for r in load_codelist("ldl_raising_drugs",
+                                                                         config_dir)])
 
 
 def load_band_tables(con: duckdb.DuckDBPyConnection, thresholds: dict[str, Any]) -> None:
@@ -127,7 +133,7 @@ def run_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[s
     as a full screening, which tests/test_incremental.py checks. The people recomputed
     are left in the temporary table `scope_b` for the model."""
     thresholds = load_thresholds(config_dir)
-    load_drug_tables(con, thresholds)
+    load_drug_tables(con, thresholds, config_dir)
     load_band_tables(con, thresholds)
     params = {**threshold_params(thresholds), **unit_params(config_dir), "as_of": as_of,
               "regions": sorted(regions)}

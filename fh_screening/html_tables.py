@@ -73,7 +73,7 @@ def _escape(text: pl.Expr) -> pl.Expr:
 
 
 def _rows_html(frame: pl.DataFrame, columns: list[Col], group_column: str | None,
-               highlight: tuple[str, object] | None) -> str:
+               highlight: tuple[str, ...] | None) -> str:
     """The table body, built column-wise by polars: a national cascade list has tens of
     thousands of rows, too many for a template loop per cell."""
     if frame.height == 0:
@@ -96,7 +96,7 @@ def _rows_html(frame: pl.DataFrame, columns: list[Col], group_column: str | None
                                     pl.lit("</td>")]))
     classes = []
     if highlight:
-        classes.append(pl.when(pl.col(highlight[0]).eq_missing(pl.lit(highlight[1])))
+        classes.append(pl.when(pl.col(highlight[0]).is_in(list(highlight[1:])))
                        .then(pl.lit("hi")))
     if group_column:
         changed = pl.col(group_column).ne_missing(pl.col(group_column).shift(1))
@@ -115,11 +115,12 @@ def _rows_html(frame: pl.DataFrame, columns: list[Col], group_column: str | None
 def render_table_page(frame: pl.DataFrame, columns: list[Col], *, title: str, meta: list[str],
                       note: str, filter_columns: tuple[str, ...] = (),
                       group_column: str | None = None,
-                      highlight: tuple[str, object] | None = None,
+                      highlight: tuple[str, ...] | None = None,
                       empty: str = "No rows.") -> str:
     """The frame as a sortable, filterable table page. `filter_columns` (shown columns)
     get a drop-down of their values; a change of `group_column` draws a rule between rows
-    (families); `highlight` = (column, value) shades matching rows (high priority)."""
+    (families); `highlight` = (column, value, ...) shades rows holding one of the values
+    (urgent and high priority)."""
     shown = [{"label": c.label, "numeric": frame.schema[c.name].is_numeric(), "wide": c.wide,
               "nowrap": c.nowrap} for c in columns]
     names = [c.name for c in columns]

@@ -91,12 +91,15 @@ FEATURE_VALUES: dict[str, Shown | None] = {
     "age_at_index": Shown(0),
     "male": FLAG,
     "index_untreated_ldl": Shown(1),
-    "max_untreated_ldl": Shown(1),
-    "mean_untreated_ldl": Shown(1),
+    "untreated_ldl_low": Shown(1),
+    "untreated_ldl_se": Shown(2),
+    "off_treatment_samples": Shown(0),
+    "on_treatment_samples": Shown(0),
+    "max_off_treatment_ldl": Shown(1),
     "max_measured_ldl": Shown(1),
+    "observed_reduction": Shown(0, scale=100),
     "ldl_slope_per_year": Shown(2, signed=True),
     "ldl_history_years": Shown(0),
-    "age_at_max_ldl": Shown(0),
     "ldl_samples": Shown(0),
     "max_untreated_tc": Shown(1),
     "median_hdl": Shown(1),
@@ -104,10 +107,12 @@ FEATURE_VALUES: dict[str, Shown | None] = {
     "treated_at_index": FLAG,
     "ever_treated": FLAG,
     "max_treatment_reduction": Shown(0, scale=100),
+    "set_aside_samples": Shown(0),
     "high_tsh": FLAG,
     "low_albumin": FLAG,
     "cholestasis": FLAG,
     "very_high_triglycerides": FLAG,
+    "ldl_raising_drug": FLAG,
     "premature_chd": FLAG,
     "premature_other_vascular": FLAG,
     "first_degree_relatives": Shown(0),
@@ -160,3 +165,27 @@ def model_reason_text(reason: Mapping[str, Any], t: Translator) -> str:
     "untreated LDL averages 7.6 mmol/L (raises the odds more than 50-fold)"."""
     return t("model.reason", feature=feature_text(reason["feature"], reason["value"], t),
              odds=odds_text(reason["odds_ratio"], t))
+
+
+# Below this a probability is shown as "< 1 %", never as "0 %": a listed patient's
+# probability is small, not nil, and a "0 %" beside "consider referral" reads as a
+# contradiction.
+PROBABILITY_FLOOR_SHOWN = 0.01
+
+
+def percent_text(p: float, t: Translator) -> str:
+    if p < PROBABILITY_FLOOR_SHOWN:
+        return t("model.percent_below", floor=t.number(100 * PROBABILITY_FLOOR_SHOWN, 0))
+    return t("model.percent", value=t.number(100 * p, 0))
+
+
+def probability_text(p: float | None, low: float | None, high: float | None,
+                     t: Translator) -> str:
+    """A probability with the spread of the model's members, e.g. "23 % (15 % to 31 %)"."""
+    if p is None:
+        return ""
+    if low is None or high is None:
+        return percent_text(p, t)
+    return t("model.probability_range", value=percent_text(p, t),
+             low=percent_text(low, t), high=percent_text(high, t))
+

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from fh_screening.config import TABLES, RegionDialect, UnitRule, load_units
+from fh_screening.config import TABLES, RegionDialect, UnitRule, accepted_atc_prefixes, load_units
 from fh_screening.faults import checkpoint
 from fh_screening.privacy import PseudonymKey, add_identities, attach_vault, detach_vault
 from fh_screening.store import run_sql
@@ -374,6 +374,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
     params = {
         "region": dialect.name, "decimal_comma": decimal_comma, "date_format": date_format,
         "timestamp_format": ts_format, "icd10_style": dialect.icd10_style, "today": today,
+        "accepted_atc_prefixes": accepted_atc_prefixes(),
         **key.sql_params(),
     }
     # `parsed` is a table for most files and a view for lab files (sql/ingest/README.md).

@@ -48,8 +48,9 @@ CURRENT_FILE = "CURRENT"
 MODEL_FILE = "model.skops"
 CARD_FILE = "model_card.json"
 MODEL_NAME = "fh-risk"
-# Bumped when the feature SQL or the artifact layout changes incompatibly.
-ARTIFACT_FORMAT = 1
+# Bumped when the feature SQL or the artifact layout changes incompatibly. Format 2: the
+# file holds a list of member models (one per held-out world or fold), averaged.
+ARTIFACT_FORMAT = 2
 ID_COLUMNS = ("person_id", "region")
 
 # The only types a model file may contain. skops by default trusts every scikit-learn
@@ -162,9 +163,25 @@ def family_groups(con: duckdb.DuckDBPyConnection, person_ids: list[int]) -> np.n
 # ---------------------------------------------------------------------------------------
 # Estimators
 # ---------------------------------------------------------------------------------------
-def candidate_estimators(seed: int) -> dict[str, Callable[[], Any]]:
-    """The models compared (uncalibrated). Regularisation is deliberately strong: the
-    positive labels are few (hundreds), and a smooth ranking generalises across regions."""
+# Features whose rise can only make FH more likely (+1) or less likely (-1), given the
+# others: the gradient-boosted candidate is held to these directions, so it cannot learn
+# a quirk of the synthetic worlds that contradicts the clinical evidence (say, a dip in
+# risk between two LDL values). Everything else is left free.
+MONOTONE = {
+    "index_untreated_ldl": 1, "untreated_ldl_low": 1, "max_off_treatment_ldl": 1,
+    "max_measured_ldl": 1, "max_untreated_tc": 1, "premature_chd": 1,
+    "fdr_premature_chd": 1, "fdr_ldl_above_p95": 1, "child_ldl_above_p95": 1,
+    "fdr_known_fh": 1, "sdr_known_fh": 1, "fdr_max_untreated_ldl": 1,
+    "high_tsh": -1, "low_albumin": -1, "cholestasis": -1, "very_high_triglycerides": -1,
+    "ldl_raising_drug": -1,
+}
+
+
+def candidate_estimators(seed: int, names: list[str] | None = None
+                         ) -> dict[str, Callable[[], Any]]:
+    """The models compared (uncalibrated). Regularisation is deliberately strong: carriers
+    are few (hundreds per world), and a smooth ranking generalises across worlds."""
+    monotone = [MONOTONE.get(n, 0) for n in names] if names else None
     return {
         "logistic_regression": lambda: Pipeline([
             ("impute", SimpleImputer(strategy="median", add_indicator=True)),
@@ -173,24 +190,25 @@ def candidate_estimators(seed: int) -> dict[str, Callable[[], Any]]:
         ]),
         "gradient_boosting": lambda: HistGradientBoostingClassifier(
             learning_rate=0.05, max_iter=200, max_leaf_nodes=8, min_samples_leaf=100,
-            l2_regularization=1.0, early_stopping=False, random_state=seed),
+            l2_regularization=1.0, early_stopping=False, random_state=seed,
+            monotonic_cst=monotone),
     }
 
 
 def calibrated(make: Callable[[], Any], groups: np.ndarray, y: np.ndarray, seed: int,
                X: np.ndarray) -> CalibratedClassifierCV:
-    """Platt (sigmoid) calibration on family-grouped folds: with few positives isotonic
-    regression overfits, and grouping keeps relatives out of their own calibration set.
-    `ensemble=False`: one estimator fitted on all data, calibrated on its out-of-fold
-    predictions (a third of the size on disk of an ensemble of three, same ranking)."""
+    """Platt (sigmoid) calibration on grouped folds: with few positives isotonic
+    regression overfits, and grouping (by world, else by family) keeps the calibration
+    set out of what the model learnt from. `ensemble=False`: one estimator fitted on all
+    data, calibrated on its out-of-fold predictions."""
     splits = list(StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
                   .split(X, y, groups))
     return CalibratedClassifierCV(make(), method="sigmoid", cv=splits, ensemble=False)
 
 
 def fit_model(kind: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
-              seed: int) -> CalibratedClassifierCV:
-    make = candidate_estimators(seed)[kind]
+              seed: int, names: list[str] | None = None) -> CalibratedClassifierCV:
+    make = candidate_estimators(seed, names)[kind]
     model = calibrated(make, groups, y, seed, X)
     model.fit(X, y)
     return model
@@ -205,6 +223,31 @@ def out_of_fold(kind: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, see
         model = fit_model(kind, X[train], y[train], groups[train], seed)
         pred[test] = model.predict_proba(X[test])[:, 1]
     return pred
+
+
+class Ensemble:
+    """The stored model: members fitted each without one world (or fold), averaged.
+
+    The members' spread is shown beside the probability as its uncertainty: how much it
+    depends on which worlds (assumptions) the model learnt from. It is not a confidence
+    interval for the person; docs/model.md says what it is and is not."""
+
+    def __init__(self, members: list[Any]):
+        if not members:
+            raise ModelError("a model needs at least one member")
+        self.members = list(members)
+
+    def member_probabilities(self, X: np.ndarray) -> np.ndarray:
+        return np.stack([m.predict_proba(X)[:, 1] for m in self.members])
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = self.member_probabilities(X).mean(axis=0)
+        return np.column_stack([1 - p, p])
+
+    def predict_range(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, lowest and highest member probability per person."""
+        each = self.member_probabilities(X)
+        return each.mean(axis=0), each.min(axis=0), each.max(axis=0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -299,7 +342,8 @@ def save_model(estimator: Any, card: dict[str, Any], models_dir: Path,
     final = models_dir / version
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=models_dir))
     try:
-        sio.dump(estimator, tmp / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+        members = estimator.members if isinstance(estimator, Ensemble) else [estimator]
+        sio.dump(members, tmp / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
         card = {**card, "model_sha256": hashlib.sha256((tmp / MODEL_FILE).read_bytes())
                 .hexdigest()}
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
@@ -355,8 +399,10 @@ def load_model(models_dir: Path = MODELS_DIR, version: str | None = None) -> Loa
     if untrusted:
         raise ModelError(f"model {version}: {model_path} contains types that are not on "
                          f"the allow-list, refusing to load: {', '.join(untrusted)}")
-    estimator = sio.load(model_path, trusted=TRUSTED_TYPES)
-    return LoadedModel(version=version, estimator=estimator, card=card, path=folder)
+    members = sio.load(model_path, trusted=TRUSTED_TYPES)
+    if not isinstance(members, list):
+        raise ModelError(f"model {version}: {model_path} does not hold a list of members")
+    return LoadedModel(version=version, estimator=Ensemble(members), card=card, path=folder)
 
 
 def load_model_ref(ref: str | Path | None) -> LoadedModel:
@@ -390,10 +436,14 @@ def score_run(con: duckdb.DuckDBPyConnection, model: LoadedModel, *, as_of: date
     names = feature_names(features)
     check_features(model, names)
     X = feature_matrix(features, names)
-    prob = model.estimator.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
+    if len(X):
+        prob, low, high = model.estimator.predict_range(X)
+    else:
+        prob = low = high = np.zeros(0)
     # Reasons only where a clinician will read them: above the floor for explanations.
     explain = np.flatnonzero(prob >= params["model_explain_probability_at_least"])
-    frame = pl.DataFrame({"person_id": features["person_id"], "fh_probability": prob})
+    frame = pl.DataFrame({"person_id": features["person_id"], "fh_probability": prob,
+                          "fh_probability_low": low, "fh_probability_high": high})
     if len(explain):
         contrib = contributions(model.estimator, X[explain], model.reference)
         explained = pl.DataFrame({

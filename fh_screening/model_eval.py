@@ -21,25 +21,32 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 CAPACITIES = (50, 100, 200)  # referrals per 100,000 adults (issue 4, clinic workloads)
 PLOT_CAPACITIES = (10, 25, 50, 75, 100, 150, 200, 300)
 
-# How each way of choosing ranks the referable people (no exclusion). The rule sets only
-# choose people they flag, ordered by their own strength, then by untreated LDL.
+# The order of the run's referral list (sql/outputs/referral_list.sql, without the backlog,
+# which a single run does not have): urgent first, then high, then by probability, then
+# by the untreated-LDL estimate. tests/test_model_eval.py checks it against the SQL.
+LIST_ORDER = [pl.col("priority_tier") == "urgent", pl.col("priority_tier") == "high",
+              pl.col("probability"), pl.col("index_untreated_ldl")]
+
+# How each way of choosing ranks the referable people (no exclusion, or urgent). The run's
+# list chooses only the people the run refers (`priority_tier` set); the simple rankings a
+# clinician could use choose among everyone referable, by their own strength.
 RANKINGS: dict[str, tuple[pl.Expr | None, list[pl.Expr]]] = {
-    "model": (None, [pl.col("probability")]),
-    "rules + model (priority tier)": (
-        pl.col("priority_tier").is_not_null(),
-        [pl.col("priority_tier") == "high", pl.col("probability")]),
-    "DLCN >= 6": (pl.col("dlcn_points") >= 6,
-                  [pl.col("dlcn_points"), pl.col("index_untreated_ldl")]),
-    "Simon Broome": (pl.col("simon_broome").is_not_null(),
-                     [pl.col("simon_broome") == "definite", pl.col("index_untreated_ldl")]),
-    "LDL threshold": (None, [pl.col("index_untreated_ldl")]),
-    "current rules (flagged)": (pl.col("flagged"),
-                                [pl.col("tier") == "high", pl.col("index_untreated_ldl")]),
+    "the run's list": (pl.col("priority_tier").is_not_null(), LIST_ORDER),
+    "model probability": (None, [pl.col("probability")]),
+    "DLCN points, then untreated LDL": (None, [pl.col("dlcn_points"),
+                                               pl.col("index_untreated_ldl")]),
+    "highest LDL measured off treatment": (None, [pl.col("max_off_treatment_ldl")]),
+    "untreated-LDL estimate": (None, [pl.col("index_untreated_ldl")]),
 }
+# The rankings a clinician could use without the model: the list must beat the best.
+SIMPLE_RANKINGS = ("DLCN points, then untreated LDL", "highest LDL measured off treatment")
+# For scale only, where the synthetic truth has it: a ranking nobody can compute.
+ORACLE = "(out of reach) true untreated LDL"
 
 
 def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float | int | None]:
-    """ROC AUC, average precision and Brier score; None where a class is missing."""
+    """ROC AUC, average precision, Brier score, calibration error, mean predicted and the
+    observed rate; None where a class is missing."""
     y = np.asarray(y, dtype=int)
     both = 0 < y.sum() < len(y)
     return {
@@ -47,8 +54,24 @@ def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float | int | None]:
         "roc_auc": round(float(roc_auc_score(y, p)), 4) if both else None,
         "average_precision": round(float(average_precision_score(y, p)), 4) if both else None,
         "brier": round(float(brier_score_loss(y, p)), 6) if len(y) else None,
+        "calibration_error": round(calibration_error(y, p), 6) if len(y) else None,
         "mean_predicted": round(float(np.mean(p)), 6) if len(y) else None,
+        "observed_rate": round(float(np.mean(y)), 6) if len(y) else None,
     }
+
+
+def calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the people-weighted mean |mean predicted - observed
+    rate| over `bins` bins of equal width in probability (0-0.1, ..., 0.9-1). Equal-width
+    bins, because quantile bins put nearly everyone in bins where both are near zero."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            total += sel.sum() * abs(p[sel].mean() - y[sel].mean())
+    return float(total / len(y))
 
 
 def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
@@ -66,9 +89,12 @@ def capacity_table(frame: pl.DataFrame, adults: int, capacities=CAPACITIES,
     `priority_tier` and the outcome column. A rule set that flags fewer people than the
     slots refers only those (its `referred` is then below the capacity)."""
     rows = []
+    rankings = dict(RANKINGS)
+    if "true_untreated_ldl" in frame.columns:
+        rankings[ORACLE] = (None, [pl.col("true_untreated_ldl")])
     for capacity in capacities:
         slots = max(1, round(capacity * adults / 100_000))
-        for name, (eligible, keys) in RANKINGS.items():
+        for name, (eligible, keys) in rankings.items():
             pool = frame if eligible is None else frame.filter(eligible)
             chosen = pool.sort(keys, descending=True, nulls_last=True,
                                maintain_order=True).head(slots)
@@ -104,17 +130,17 @@ def plot_png(evaluation: dict[str, Any]) -> tuple[bytes, bytes]:
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_yscale("symlog", linthresh=0.01)
     cal = _finish(fig, ax, "mean predicted probability (decile of prediction)",
-                  "observed rate", "Calibration, held-out families")
+                  "observed rate", f"Calibration, held-out {evaluation['held_out']}")
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=110)
     curve = evaluation.get("capacity_curve") or []
-    for name in RANKINGS:
+    for name in dict.fromkeys(r["ranking"] for r in curve):
         pts = [r for r in curve if r["ranking"] == name]
         ax.plot([r["capacity_per_100k"] for r in pts], [r["carriers_found"] for r in pts],
                 marker="o", label=name)
     cap = _finish(fig, ax, "referral capacity per 100,000 adults",
                   "true carriers found (synthetic truth)",
-                  "Carriers found at each clinic capacity, held-out families")
+                  f"Carriers found at each clinic capacity, held-out {evaluation['held_out']}")
     return cal, cap
 
 
@@ -141,61 +167,69 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+METRIC_COLUMNS = ["model", "outcome", "n", "positives", "roc_auc", "average_precision",
+                  "brier", "calibration_error", "mean_predicted", "observed_rate"]
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The model card for people: what it was trained on, how it was measured, limits."""
     ev = card["evaluation"]
-    metric_cols = ["model", "outcome", "n", "positives", "roc_auc", "average_precision",
-                   "brier", "mean_predicted"]
+    held = ev["held_out"]
     # Sorted: the JSON card is written with sorted keys, and the Markdown must read the same
     # whether it is rendered from the trained card or from the JSON loaded back.
     candidates = [{"model": name, "outcome": outcome, **m}
                   for name, by in sorted(ev["candidates"].items())
                   for outcome, m in sorted(by.items())]
-    cross = [{"model": f"train {r['train']} -> test {r['test']}", "outcome": outcome, **m}
-             for r in ev["cross_region"] for outcome, m in sorted(r["metrics"].items())]
-    bias = [{"model": name, "outcome": outcome, **m}
-            for name, by in sorted(ev["label_bias"].items()) for outcome, m in sorted(by.items())]
+    per_part = [{"model": r["held_out"], "outcome": outcome, **m}
+                for r in ev["per_held_out"] for outcome, m in sorted(r.items())
+                if outcome != "held_out"]
+    td = card["training_data"]
     parts = [
         f"# Model card: {card['version']}",
         "",
         f"**Intended use.** {card['intended_use']}",
         "",
         f"**Model.** {card['selected']['kind']} (scikit-learn {card['sklearn_version']}), "
-        f"calibrated with {card['calibration']}. Chosen over the other candidate by "
-        f"{card['selected']['metric']}.",
+        f"calibrated with {card['calibration']}; {card['members']}. Chosen over the other "
+        f"candidate by {card['selected']['metric']}.",
         "",
-        f"**Training data.** {card['training_data']['description']} As of "
-        f"{card['training_data']['as_of']}: {card['training_data']['screened']} screened "
-        f"people, {card['training_data']['tested']} genetically tested, "
-        f"{card['training_data']['label_positives']} positive labels.",
+        f"**Training data.** {td['description']} As of {td['as_of']}: {td['screened']} "
+        f"screened people in {len(td['sets'])} set(s) ({', '.join(td['sets'])}), "
+        f"{td['tested']} genetically tested, {td['label_positives']} positive tests"
+        + (f", {td['true_carriers']} true carriers." if td.get("true_carriers") is not None
+           else "."),
         "",
         f"**Label.** {card['label']}",
         "",
         f"**Features** ({len(card['features'])}, from `sql/model/features.sql`): "
         + ", ".join(f"`{f}`" for f in card["features"]) + ".",
         "",
-        "## Held-out families (5-fold, grouped by family)",
+        f"## Held-out {held}: both candidates",
         "",
-        _table(candidates, metric_cols),
+        f"Every prediction below comes from a member that never saw the person's {held[:-1]}.",
+        "Rows against the label (a positive genetic test) are what a region would see; "
+        "rows against the truth are what matters and only a synthetic world can show.",
         "",
-        "## Cross-region (trained on one region's dialect, tested on the other)",
+        _table(candidates, METRIC_COLUMNS),
         "",
-        _table(cross, metric_cols),
+        f"## Each held-out {held[:-1]} (chosen model)",
         "",
-        f"## Clinic capacity (held-out families, referable people; {ev['adults']} adults)",
+        _table(per_part, METRIC_COLUMNS),
         "",
-        capacity_markdown(ev["capacity"]),
+        f"## Clinic capacity (held-out {held}, referable people; {ev['adults']} adults)",
         "",
-        "## Priority tiers (held-out families, referable people)",
+        "Each way of choosing fills the same slots per 100,000 adults of each "
+        f"{held[:-1]}; summed over them. The simple rankings a clinician could use "
+        "without the model are DLCN points then untreated LDL, and the highest LDL "
+        "measured off treatment.",
+        "",
+        capacity_markdown(ev["capacity"]) if ev["capacity"] else
+        "No truth table: capacity not measured.",
+        "",
+        f"## Priority tiers (held-out {held}, referable people)",
         "",
         _table(ev["tiers"], ["group", "people", "carriers", "ppv"]) if ev["tiers"] else
         "No truth table: tiers not measured.",
-        "",
-        "## Label bias",
-        "",
-        ev["label_bias_note"],
-        "",
-        _table(bias, metric_cols),
         "",
         "![calibration](calibration.png) ![capacity](capacity.png)",
         "",

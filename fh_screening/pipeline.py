@@ -219,6 +219,8 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                 counts = write_reports(con, tmp, run_id=run_id, as_of=as_of,
                                        code_version=version, language=language)
                 outputs = {"referrals": counts.referrals, "re_referrals": counts.re_referrals,
+                           "backlog": counts.backlog,
+                           "clinics": clinic_yield(con, regions, as_of, counts),
                            "gp_reports": counts.gp_reports, "cascade": counts.cascade,
                            "family_letters": counts.family_letters, "language": language,
                            "files": counts.files}
@@ -246,6 +248,25 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
     finally:
         con.close()
     return full
+
+
+def clinic_yield(con, regions: list[str], as_of: date, counts: Any) -> dict[str, Any]:
+    """Per lipid clinic: listed, waiting in the backlog, the adults it serves (alive, 18 or
+    older on the as-of date, in the screened regions) and listed per 100,000 of them."""
+    adults = dict(con.execute(
+        "select coalesce(pr.lipid_clinic_id, 'unassigned'), count(*) from patients p "
+        "left join practices pr on pr.gp_practice_id = p.gp_practice_id "
+        "and pr.region = p.region where p.region in (select unnest($r)) "
+        "and (p.deceased_date is null or p.deceased_date > $d) "
+        "and date_sub('year', p.birth_date, $d) >= 18 group by 1",
+        {"r": regions, "d": as_of}).fetchall())
+    out = {}
+    for clinic in sorted(set(counts.referrals) | set(counts.backlog)):
+        listed, served = counts.referrals.get(clinic, 0), adults.get(clinic or "unassigned", 0)
+        out[clinic or "unassigned"] = {
+            "listed": listed, "backlog": counts.backlog.get(clinic, 0), "adults": served,
+            "listed_per_100k_adults": round(1e5 * listed / served, 1) if served else None}
+    return out
 
 
 def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | None = None,

@@ -12,7 +12,7 @@ reasons, stored as data, are worded from the English catalogue (`fh_screening/i1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,14 @@ from fh_screening.sheets import csv_text, xlsx_bytes
 from fh_screening.store import query_sql
 
 INTERNAL_COLUMNS = ("person_id", "index_id", "relative_id", "lipid_clinic_id",
-                    "model_reasons")
+                    "model_reasons", "listed", "waiting_since")
 LIST_LANGUAGE = "en"
-TIER_ORDER = ("high", "standard")
+TIER_ORDER = ("urgent", "high", "standard")
+# The backlog file says who waits and why, for the clinic's planning: no CPR number or
+# other identifier, only what ranks them.
+BACKLOG_COLUMNS = ("rank", "priority", "status", "fh_probability", "age", "sex",
+                   "gp_practice_id", "untreated_ldl_estimate", "untreated_ldl_range",
+                   "dlcn_points", "waiting_since")
 
 # The triage page shows the list in fewer, denser columns than the CSV/XLSX.
 TRIAGE_COLUMNS = [
@@ -54,6 +59,7 @@ class ReferralOutput:
     per_clinic: dict[str, int]
     re_referrals: int
     files: list[str]
+    backlog: dict[str, int] = field(default_factory=dict)
 
 
 def public(frame: pl.DataFrame) -> pl.DataFrame:
@@ -81,9 +87,16 @@ def tier_sheets(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
 def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
                     code_version: str, background: BackgroundFiles) -> ReferralOutput:
     run_id, as_of = params["run_id"], params["as_of"]
-    referrals = with_reason_text(query_sql(con, "outputs/referral_list", params).pl(),
-                                 Translator(LIST_LANGUAGE))
+    candidates = with_reason_text(query_sql(con, "outputs/referral_list", params).pl(),
+                                  Translator(LIST_LANGUAGE))
+    referrals = candidates.filter(pl.col("listed"))
+    waiting = candidates.filter(~pl.col("listed"))
     result = ReferralOutput({}, int((referrals["status"] == "re-referral").sum()), [])
+    for (clinic,), frame in waiting.group_by("lipid_clinic_id", maintain_order=True):
+        stem = f"referrals/{safe_file_name(clinic or 'unassigned')}.backlog"
+        write_private(out / f"{stem}.csv", csv_text(frame.select(BACKLOG_COLUMNS)))
+        result.backlog[clinic] = frame.height
+        result.files.append(f"{stem}.csv")
     for (clinic,), frame in referrals.group_by("lipid_clinic_id", maintain_order=True):
         rows = public(frame)
         stem = f"referrals/{safe_file_name(clinic or 'unassigned')}"
@@ -104,18 +117,39 @@ def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str,
             triage, shown, title=title,
             meta=[f"screening run {run_id}", f"data up to {as_of}",
                   f"{rows.height} patient(s): {new} new, {rows.height - new} re-referral(s)"],
-            note=("Ranked by priority tier, then model probability (where scored), then "
-                  "untreated LDL. People referred by an earlier run are listed again only "
+            note=("Ranked by priority tier (urgent: possible homozygous FH), then people "
+                  "waiting from an earlier run, then model probability (where scored), then "
+                  "untreated LDL; the clinic's capacity per run decides how many are listed, "
+                  "the rest wait in the backlog (a separate file without identifiers). "
+                  "People referred by an earlier run are listed again only "
                   "when their untreated LDL rose by at least "
                   f"{params['referral_rerefer_ldl_rise_at_least']} mmol/L or their tier rose. "
                   f"fh-screening {code_version}; a flag is a prompt for review, not a "
                   "diagnosis."),
             filter_columns=("priority", "status", "sex", "gp_practice_id", "dlcn_category"),
-            highlight=("priority", "high")))
+            highlight=("priority", "urgent", "high")))
         result.per_clinic[clinic] = frame.height
         result.files += [f"{stem}.csv", f"{stem}.xlsx", f"{stem}.html"]
     record_history(con, referrals, run_id=run_id, as_of=as_of)
+    record_backlog(con, waiting, run_id=run_id, as_of=as_of)
     return result
+
+
+def record_backlog(con: duckdb.DuckDBPyConnection, waiting: pl.DataFrame, *, run_id: str,
+                   as_of: Any) -> None:
+    """Remember who waits beyond their clinic's capacity, ranked, and since when: the
+    next run lists them first within their tier. A rerun replaces its own rows."""
+    con.execute("delete from referral_backlog where run_id = ?", [run_id])
+    if not waiting.height:
+        return
+    con.register("referrals_waiting", waiting.select(
+        "person_id", "lipid_clinic_id", "priority", "rank", "waiting_since"))
+    try:
+        con.execute("insert into referral_backlog select person_id, $run_id, lipid_clinic_id, "
+                    "priority, rank, waiting_since, $as_of from referrals_waiting",
+                    {"run_id": run_id, "as_of": as_of})
+    finally:
+        con.unregister("referrals_waiting")
 
 
 def record_history(con: duckdb.DuckDBPyConnection, referrals: pl.DataFrame, *, run_id: str,

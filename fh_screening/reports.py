@@ -17,7 +17,7 @@ import duckdb
 
 from fh_screening.background import BackgroundFiles
 from fh_screening.cascade import write_cascade
-from fh_screening.config import load_thresholds
+from fh_screening.config import load_clinics, load_thresholds
 from fh_screening.criteria import load_drug_tables, threshold_params
 from fh_screening.gp_reports import write_gp_reports
 from fh_screening.i18n import DEFAULT_LANGUAGE, Translator
@@ -26,9 +26,23 @@ from fh_screening.referrals import write_referrals
 from fh_screening.store import run_sql
 
 
+def load_clinic_capacity(con: duckdb.DuckDBPyConnection) -> int:
+    """Each lipid clinic's capacity per run (config/clinics.toml) as the lookup table
+    `clinic_capacity`; returns the default for clinics not named."""
+    clinics = load_clinics()
+    con.execute("create or replace temp table clinic_capacity "
+                "(lipid_clinic_id varchar, capacity integer)")
+    rows = [(c, e["capacity_per_run"]) for c, e in sorted(clinics.get("clinics", {}).items())
+            if "capacity_per_run" in e]
+    if rows:
+        con.executemany("insert into clinic_capacity values (?, ?)", rows)
+    return int(clinics["default"]["capacity_per_run"])
+
+
 @dataclass
 class OutputCounts:
     referrals: dict[str, int] = field(default_factory=dict)
+    backlog: dict[str, int] = field(default_factory=dict)
     re_referrals: int = 0
     gp_reports: dict[str, int] = field(default_factory=dict)
     cascade: dict[str, int] = field(default_factory=dict)
@@ -44,7 +58,8 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_
     t = Translator(language)
     thresholds = load_thresholds()
     load_drug_tables(con, thresholds)
-    params = {**threshold_params(thresholds), "run_id": run_id, "as_of": as_of}
+    params = {**threshold_params(thresholds), "run_id": run_id, "as_of": as_of,
+              "clinic_default_capacity": load_clinic_capacity(con)}
     run_sql(con, "outputs/triage", params)
 
     counts = OutputCounts()
@@ -65,6 +80,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_
     finally:
         background.close()
     counts.referrals, counts.re_referrals = referrals.per_clinic, referrals.re_referrals
+    counts.backlog = referrals.backlog
     counts.gp_reports, counts.cascade = gp, cascade.per_clinic
     counts.family_letters = cascade.letters
     counts.files = sorted([*referrals.files, *gp_files, *cascade.files])

@@ -1,17 +1,27 @@
-"""Training the risk model: data, candidate comparison, honest evaluation, the artifact.
+"""Training the risk model across a family of synthetic worlds, and its honest evaluation.
 
-Why a synthetic training population by default: the shipped sample (8,000 people) holds
-six positive genetic tests, far too few to fit anything, and real labels must not enter
-the repository. `fh-screening train` therefore simulates a larger population with a seed
-that is not the samples' (so the samples stay unseen), runs it through the same ingest
-and criteria as a screening run, and trains on that store. A region with its own data
-trains on its own store instead (`--store`), with the same code.
+Why worlds: the first model was trained and tested on one generator's population and
+looked excellent there (AUC 0.97, PPV 0.80 at clinic capacity); on a population written
+independently, with the noise of real practice, it was no better than the DLCN score and
+its probabilities were 2.4x too high. A figure measured on the world a model was built for
+cannot be trusted. So `fh-screening train` draws several worlds from the generator's
+uncertain assumptions (`fh_screening.worlds`: statin response and adherence, the polygenic
+tail, diagnosis and testing habits, ...), runs each through the same ingest and criteria
+as a screening run, and holds whole worlds out: every number in the card comes from a
+world the model it measures never saw. `fh-screening evaluate` then measures the shipped
+model on further worlds that training never touched (`fh_screening.world_eval`).
+
+Label: on synthetic worlds the truth (carrier or not) is known, so the model learns and
+is calibrated to carrying FH, not to the rarer and biased positive genetic test. A region
+training on its own store (`--store`) has only test results: then the label is a positive
+test and the card says so; the label-only metrics are what a region would see.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,12 +37,12 @@ from fh_screening.model import (
     ARTIFACT_FORMAT,
     MODEL_NAME,
     REASON_DTYPE,
+    Ensemble,
     build_features,
     feature_matrix,
     feature_names,
     fit_model,
     model_version,
-    out_of_fold,
     save_model,
 )
 from fh_screening.privacy import load_key
@@ -42,25 +52,34 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 TRAINING_SEED = 20261126  # not the samples' seed (20261125): the samples stay unseen
-TRAINING_PEOPLE_PER_REGION = 100_000
+# Worlds drawn for training (fh_screening.worlds.draw_world); evaluation uses others
+# (world_eval.EVALUATION_WORLD_SEEDS), never these.
+TRAINING_WORLD_SEEDS = (1, 2, 3, 4, 5, 6)
+TRAINING_PEOPLE_PER_REGION = 25_000
 MODEL_SEED = 42
-SELECTION_METRIC = "average_precision"  # on genetic-test labels, held-out families
+SELECTION_METRIC = "average_precision"  # against the outcome, on held-out worlds
+KINDS = ("logistic_regression", "gradient_boosting")
 
-LABEL = ("a positive genetic test for an FH variant by the as-of date "
-         "(genetic_tests.result = 'positive'); everyone screened but not tested positive "
-         "counts as negative (positive-unlabelled: untested carriers are labelled 0)")
+LABELS = {
+    "truth": ("carrying an FH variant (the synthetic truth); the probability is calibrated "
+              "to the carrier rate of the training worlds"),
+    "test": ("a positive genetic test for an FH variant by the as-of date "
+             "(genetic_tests.result = 'positive'); everyone screened but not tested positive "
+             "counts as negative (positive-unlabelled: untested carriers are labelled 0)"),
+}
 INTENDED_USE = (
     "Rank people already screened by fh-screening (one or more LDL results in a regional "
     "extract) by their probability of carrying FH, so that lipid-clinic referral slots "
     "go to likely carriers first. It supports, never replaces, the clinical criteria "
     "(DLCN, Simon Broome) and a clinician's judgement; it is not a diagnosis.")
 LIMITS = [
-    "Trained and measured on synthetic populations (fh_screening.synth); real regions "
-    "must retrain on their own data (`fh-screening train --store`) and re-check the card "
-    "before use.",
-    "The probability is calibrated to the label (a positive genetic test), which only a "
-    "biased minority ever get: it understates the probability of carrying FH for people "
-    "who resemble the untested (see Label bias).",
+    "Trained and measured on synthetic worlds (fh_screening.synth with assumptions drawn "
+    "by fh_screening.worlds); a real region differs from all of them. Its own numbers "
+    "come only from clinic returns and genetic tests, which are biased toward people "
+    "already suspected.",
+    "The probability's range is the spread of the members, each trained without one "
+    "world: how much the answer depends on the assumptions learnt from. It does not "
+    "cover everything a real region can differ in.",
     "People with known FH, a positive test or a secondary cause are scored but never "
     "referred by the model (exclusions in sql/model/priority.sql).",
     "Children are few in lipid-panel data; the model's numbers for children are not "
@@ -70,29 +89,44 @@ LIMITS = [
 ]
 
 
-def synthesise_training_store(work: Path, people_per_region: int = TRAINING_PEOPLE_PER_REGION,
-                              seed: int = TRAINING_SEED,
-                              regions: tuple[str, ...] = ("syddanmark", "midtjylland"),
-                              progress: Progress | None = None) -> tuple[Workspace, Path]:
-    """Simulate extracts into `<work>/extracts` and ingest them into `<work>/store`
-    through the same ingest and validation as a screening run. Returns the workspace and
-    the truth table's path."""
+@dataclass
+class TrainingSet:
+    """One world's (or one store's) screened people, with what training needs."""
+
+    name: str
+    frame: pl.DataFrame
+    features: list[str]
+    adults: int
+    as_of: date
+
+
+# ---------------------------------------------------------------------------------------
+# Data: worlds through the real ingest and criteria
+# ---------------------------------------------------------------------------------------
+def synthesise_world(work: Path, world: Any, people_per_region: int, seed: int,
+                     regions: tuple[str, ...] = ("syddanmark", "midtjylland"),
+                     progress: Progress | None = None) -> tuple[Workspace, Path]:
+    """Simulate one world's extracts into `<work>/extracts` and ingest them into
+    `<work>/store` through the same ingest and validation as a screening run. Returns
+    the workspace and the truth table's path."""
     from fh_screening.pipeline import ingest_step
     from fh_screening.synth import write_samples
 
     say = progress or (lambda _msg: None)
     extracts = work / "extracts"
-    say(f"simulating {people_per_region:,} people per region (seed {seed})")
-    write_samples(extracts, people_per_region=people_per_region, seed=seed, regions=regions)
+    say(f"simulating {people_per_region:,} people per region (seed {seed}, world "
+        f"{getattr(world, 'name', 'default')})")
+    write_samples(extracts, people_per_region=people_per_region, seed=seed, regions=regions,
+                  world=world)
     ws = Workspace(work / "store")
     for region in regions:
-        say(f"ingesting the training extracts of {region}")
+        say(f"ingesting the extracts of {region}")
         ingest_step(ws, region, extracts / region, progress=progress)
     return ws, extracts / "truth.csv"
 
 
-def training_frame(ws: Workspace, regions: list[str], as_of: date | None,
-                   truth_path: Path | None) -> tuple[pl.DataFrame, list[str], int, date]:
+def training_set(ws: Workspace, regions: list[str], as_of: date | None,
+                 truth_path: Path | None, name: str = "store") -> TrainingSet:
     """Features, labels, families and the columns the evaluation ranks by, per screened
     person; plus the number of adults (the capacity denominator) and the as-of date."""
     from fh_screening.model import family_groups
@@ -105,9 +139,10 @@ def training_frame(ws: Workspace, regions: list[str], as_of: date | None,
         features = build_features(con)
         info = con.sql(
             "select person_id, coalesce(genetic_positive, false) as label, "
-            "coalesce(genetic_tested, false) as tested, len(exclusions) = 0 as referable, "
-            "exclusions, "
-            "dlcn_points, simon_broome, flagged, tier, index_untreated_ldl as rank_ldl "
+            "coalesce(genetic_tested, false) as tested, "
+            "len(exclusions) = 0 or tier = 'urgent' as referable, exclusions, "
+            "dlcn_points, simon_broome, flagged, tier, "
+            "index_untreated_ldl as rank_ldl "
             "from screening_results").pl()
         adults = con.execute(
             "select count(*) from patients where region in (select unnest($r)) and "
@@ -119,17 +154,74 @@ def training_frame(ws: Workspace, regions: list[str], as_of: date | None,
         con.close()
     # Families are numbered in the features' order, so attach them before any join; the
     # final sort fixes the row order (joins need not keep it), which the folds depend on.
-    frame = features.with_columns(family=pl.Series(families)).join(
+    frame = features.with_columns(family=pl.Series(families), set=pl.lit(name)).join(
         info, on="person_id", how="left")
     if truth_path is not None:
         key = load_key(ws.key_path)
-        truth = load_truth(truth_path, key).select("person_id", "fh_carrier")
-        frame = frame.join(truth, on="person_id", how="left").with_columns(
+        truth = load_truth(truth_path, key)
+        keep = ["person_id", "fh_carrier"]
+        if "ldl_untreated_midlife" in truth.columns:
+            truth = truth.rename({"ldl_untreated_midlife": "true_untreated_ldl"})
+            keep.append("true_untreated_ldl")
+        frame = frame.join(truth.select(keep), on="person_id", how="left").with_columns(
             pl.col("fh_carrier").fill_null(False))
-    return frame.sort("person_id"), feature_names(features), adults, as_of
+    return TrainingSet(name, frame.sort("person_id"), feature_names(features), adults, as_of)
 
 
-def _priority(frame: pl.DataFrame, prob: np.ndarray, thresholds: dict[str, Any]) -> pl.DataFrame:
+def world_sets(work: Path, world_seeds: tuple[int, ...] = TRAINING_WORLD_SEEDS,
+               people_per_region: int = TRAINING_PEOPLE_PER_REGION, seed: int = TRAINING_SEED,
+               regions: tuple[str, ...] = ("syddanmark", "midtjylland"),
+               progress: Progress | None = None) -> list[TrainingSet]:
+    """One training set per drawn world, each simulated with its own population seed."""
+    from fh_screening.worlds import draw_world
+
+    sets = []
+    for i, world_seed in enumerate(world_seeds):
+        world = draw_world(world_seed)
+        ws, truth = synthesise_world(work / f"world-{world_seed}", world, people_per_region,
+                                     seed + i, regions, progress)
+        sets.append(training_set(ws, sorted(regions), None, truth, name=f"world-{world_seed}"))
+    return sets
+
+
+def combine(sets: list[TrainingSet]) -> pl.DataFrame:
+    """One frame of all sets; families numbered apart per set (a family is in one world)."""
+    frames, offset = [], 0
+    for s in sets:
+        frames.append(s.frame.with_columns(pl.col("family") + offset))
+        offset += int(s.frame["family"].max() or 0) + 1
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+# ---------------------------------------------------------------------------------------
+# Held-out evaluation and the members of the model
+# ---------------------------------------------------------------------------------------
+def held_out_splits(frame: pl.DataFrame, y: np.ndarray, seed: int
+                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, train rows, test rows): one world left out at a time when there are several
+    worlds, else five folds of whole families (a single store)."""
+    names = frame["set"].to_numpy()
+    worlds = sorted(set(names.tolist()))
+    if len(worlds) > 1:
+        return [(w, np.flatnonzero(names != w), np.flatnonzero(names == w)) for w in worlds]
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    folds = StratifiedGroupKFold(5, shuffle=True, random_state=seed)
+    return [(f"fold {i + 1}", tr, te) for i, (tr, te) in
+            enumerate(folds.split(np.zeros(len(y)), y, frame["family"].to_numpy()))]
+
+
+def calibration_groups(frame: pl.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Worlds when the training rows hold three or more (the calibration then sees
+    worlds the model did not learn from), else families."""
+    sets = frame["set"].to_numpy()[rows]
+    if len(set(sets.tolist())) >= 3:
+        return np.unique(sets, return_inverse=True)[1]
+    return frame["family"].to_numpy()[rows]
+
+
+def _priority(frame: pl.DataFrame, prob: np.ndarray, low: np.ndarray, high: np.ndarray,
+              thresholds: dict[str, Any]) -> pl.DataFrame:
     """The evaluation frame with `probability` and the tier of sql/model/priority.sql,
     run by that same SQL file in a scratch DuckDB (one rule, one place)."""
     import duckdb
@@ -137,32 +229,37 @@ def _priority(frame: pl.DataFrame, prob: np.ndarray, thresholds: dict[str, Any])
     from fh_screening.criteria import threshold_params
     from fh_screening.store import run_sql
 
-    scored = frame.with_columns(probability=pl.Series(prob))
+    scored = frame.with_columns(probability=pl.Series(prob)).with_row_index("_row")
     con = duckdb.connect()
     try:
         run_sql(con, "schema/store")
-        people = scored.select("person_id", "region", "flagged", "tier", "exclusions")
+        # person ids repeat across worlds: the scratch key is the row
+        people = scored.select(person_id="_row", region=pl.lit("eval"), flagged="flagged",
+                               tier="tier", exclusions="exclusions")
         # priority.sql scores the people of the screening (int_screening_results, scope_b)
         # and clears stale rows of people no longer screened (screening_results).
         for name in ("screening_results", "int_screening_results"):
             con.register(name, people)
         con.register("scope_b", people.select("person_id"))
-        con.register("model_probabilities", scored.select(
-            "person_id", fh_probability="probability",
-            model_reason_features=pl.lit([], dtype=REASON_DTYPE)))
+        con.register("model_probabilities", pl.DataFrame({
+            "person_id": scored["_row"], "fh_probability": prob, "fh_probability_low": low,
+            "fh_probability_high": high}).with_columns(
+                model_reason_features=pl.lit([], dtype=REASON_DTYPE)))
         run_sql(con, "model/priority", {**threshold_params({"model": thresholds}),
-                                        "regions": scored["region"].unique().to_list(),
-                                        "as_of": date(2000, 1, 1), "model_version": "eval"})
-        tiers = con.sql("select person_id, priority_tier from model_scores").pl()
+                                        "regions": ["eval"], "as_of": date(2000, 1, 1),
+                                        "model_version": "eval"})
+        tiers = con.sql("select person_id as _row, priority_tier from model_scores").pl()
     finally:
         con.close()
-    return scored.join(tiers, on="person_id", how="left", maintain_order="left")
+    return (scored.join(tiers.with_columns(pl.col("_row").cast(pl.UInt32)), on="_row",
+                        how="left", maintain_order="left").drop("_row"))
 
 
 def tier_table(referable: pl.DataFrame) -> list[dict[str, Any]]:
     """People, true carriers and PPV per priority tier, and for the model's additions
     (referred only because of the probability): the evidence behind the tier thresholds."""
     groups = {
+        "urgent": pl.col("priority_tier") == "urgent",
         "high": pl.col("priority_tier") == "high",
         "standard": pl.col("priority_tier") == "standard",
         "added by the model (not flagged by a rule)": pl.col("priority_tier").is_not_null()
@@ -179,112 +276,112 @@ def tier_table(referable: pl.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def evaluate(frame: pl.DataFrame, names: list[str], adults: int, seed: int,
-             thresholds: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
-    """All held-out numbers for the card; picks the model kind by SELECTION_METRIC."""
+def capacity_over_sets(scored: pl.DataFrame, adults: dict[str, int],
+                       capacities: tuple[int, ...] = model_eval.CAPACITIES
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The capacity table per set (slots from that set's adults) and summed over sets:
+    each world's clinics fill their own slots."""
+    per_set, total = [], {}
+    for name, n_adults in sorted(adults.items()):
+        part = scored.filter(pl.col("set") == name)
+        for row in model_eval.capacity_table(part, n_adults, capacities, outcome="fh_carrier"):
+            per_set.append({"set": name, **row})
+            key = (row["capacity_per_100k"], row["ranking"])
+            agg = total.setdefault(key, {"capacity_per_100k": key[0], "ranking": key[1],
+                                         "slots": 0, "referred": 0, "carriers_found": 0})
+            for k in ("slots", "referred", "carriers_found"):
+                agg[k] += row[k]
+    summed = [{**r, "ppv": round(r["carriers_found"] / r["referred"], 3) if r["referred"]
+               else None} for r in total.values()]
+    summed.sort(key=lambda r: (r["capacity_per_100k"], -r["carriers_found"]))
+    return summed, per_set
+
+
+def evaluate(frame: pl.DataFrame, names: list[str], adults: dict[str, int], label: str,
+             seed: int, thresholds: dict[str, Any], progress: Progress | None = None
+             ) -> dict[str, Any]:
+    """Held-out predictions of both candidates, the choice, and every number for the
+    card; also returns the chosen kind's members (one per held-out split)."""
     say = progress or (lambda _msg: None)
     X = feature_matrix(frame, names)
-    y = frame["label"].to_numpy().astype(int)
-    groups = frame["family"].to_numpy()
+    tests = frame["label"].to_numpy().astype(int)
     truth = frame["fh_carrier"].to_numpy().astype(int) if "fh_carrier" in frame.columns else None
-    tested = frame["tested"].to_numpy()
+    y = truth if label == "truth" else tests
+    splits = held_out_splits(frame, y, seed)
 
     def outcomes(p: np.ndarray, idx: np.ndarray | None = None) -> dict[str, Any]:
-        """Metrics of predictions `p` for the people `idx` (all when None)."""
         sel = slice(None) if idx is None else idx
-        out = {"label (positive test)": model_eval.scores(y[sel], p)}
+        out = {"label (positive test)": model_eval.scores(tests[sel], p)}
         if truth is not None:
             out["truth (carrier)"] = model_eval.scores(truth[sel], p)
         return out
 
     oof: dict[str, np.ndarray] = {}
-    candidates = {}
-    for kind in ("logistic_regression", "gradient_boosting"):
-        say(f"cross-validating {kind} (5 folds held out by family)")
-        oof[kind] = out_of_fold(kind, X, y, groups, seed)
-        candidates[kind] = outcomes(oof[kind])
-    selected = max(candidates, key=lambda k: candidates[k]["label (positive test)"]
-                   [SELECTION_METRIC] or 0.0)
+    members: dict[str, list[Any]] = {}
+    candidates, per_split = {}, {}
+    for kind in KINDS:
+        say(f"fitting {kind} with each of {len(splits)} held-out parts left out")
+        pred = np.full(len(y), np.nan)
+        members[kind] = []
+        for _, tr, te in splits:
+            model = fit_model(kind, X[tr], y[tr], calibration_groups(frame, tr), seed, names)
+            pred[te] = model.predict_proba(X[te])[:, 1]
+            members[kind].append(model)
+        oof[kind] = pred
+        candidates[kind] = outcomes(pred)
+        per_split[kind] = [{"held_out": name, **outcomes(pred[te], te)} for name, _, te in splits]
+    target = "truth (carrier)" if label == "truth" else "label (positive test)"
+    selected = max(KINDS, key=lambda k: candidates[k][target][SELECTION_METRIC] or 0.0)
     p = oof[selected]
 
-    say("cross-region: training on one region, testing on the other")
-    regions = sorted(frame["region"].unique().to_list())
-    cross = []
-    for train_region in regions:
-        for test_region in regions:
-            if train_region == test_region:
-                continue
-            tr = (frame["region"] == train_region).to_numpy()
-            te = (frame["region"] == test_region).to_numpy()
-            model = fit_model(selected, X[tr], y[tr], groups[tr], seed)
-            pred = model.predict_proba(X[te])[:, 1]
-            cross.append({"train": train_region, "test": test_region,
-                          "metrics": outcomes(pred, np.flatnonzero(te))})
-
-    say("label bias: training on tested people only")
-    tested_only = np.full(len(y), np.nan)
-    from sklearn.model_selection import StratifiedGroupKFold
-    for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=seed).split(X, y, groups):
-        keep = tr[tested[tr]]
-        model = fit_model(selected, X[keep], y[keep], groups[keep], seed)
-        tested_only[te] = model.predict_proba(X[te])[:, 1]
-    label_bias = {
-        f"{selected}, untested as negative (used)": outcomes(p),
-        f"{selected}, trained on tested people only": outcomes(tested_only),
-        f"{selected}, used model, scored on tested people only": outcomes(
-            p[tested], np.flatnonzero(tested)),
-    }
-
-    reliability = {"vs label (positive test)": model_eval.reliability(y, p)}
+    reliability = {"vs label (positive test)": model_eval.reliability(tests, p)}
     capacity: list[dict[str, Any]] = []
-    tiers: list[dict[str, Any]] = []
+    capacity_per_set: list[dict[str, Any]] = []
     curve: list[dict[str, Any]] = []
+    tiers: list[dict[str, Any]] = []
     if truth is not None:
         reliability["vs truth (carrier)"] = model_eval.reliability(truth, p)
-        referable = _priority(frame, p, thresholds).filter(pl.col("referable"))
-        capacity = model_eval.capacity_table(referable, adults, outcome="fh_carrier")
-        curve = model_eval.capacity_table(referable, adults, model_eval.PLOT_CAPACITIES,
-                                          outcome="fh_carrier")
-        tiers = tier_table(referable)
-        tested_rank = _priority(frame, tested_only, thresholds).filter(pl.col("referable"))
-        for row in model_eval.capacity_table(tested_rank, adults, outcome="fh_carrier"):
-            if row["ranking"] == "model":
-                capacity.append({**row, "ranking": "model trained on tested only"})
-        capacity.sort(key=lambda r: r["capacity_per_100k"])
+        # the held-out probability's range: the other members are not held out from the
+        # person, so the card's range is the spread over the splits' members it shows
+        scored = _priority(frame, p, p, p, thresholds).filter(pl.col("referable"))
+        capacity, capacity_per_set = capacity_over_sets(scored, adults)
+        curve, _ = capacity_over_sets(scored, adults, model_eval.PLOT_CAPACITIES)
+        tiers = tier_table(scored)
     return {
-        "adults": adults, "selected": selected, "candidates": candidates,
-        "cross_region": cross, "label_bias": label_bias, "reliability": reliability,
-        "capacity": capacity, "capacity_curve": curve, "tiers": tiers,
-        "label_bias_note": (
-            "Labels are positive genetic tests; testing follows known FH, relatives of known "
-            "FH and high LDL, so most carriers are untested and labelled negative. The model "
-            "is trained on everyone screened (untested = negative) and selected on labels, "
-            "which a region can do with its own data. The synthetic truth then measures the "
-            "bias: metrics against true carrier status, against labels, and on the tested "
-            "subset only (what a study of tested people would report), and a model trained "
-            "on tested people only." if truth is not None else
-            "No truth table: metrics are against genetic-test labels only."),
+        "adults": sum(adults.values()), "adults_per_set": adults, "selected": selected,
+        "label": label, "held_out": "worlds" if len(adults) > 1 else "families",
+        "candidates": candidates, "per_held_out": per_split[selected],
+        "reliability": reliability, "capacity": capacity,
+        "capacity_per_set": capacity_per_set, "capacity_curve": curve, "tiers": tiers,
+        "members": members[selected],
     }
 
 
-def train(ws: Workspace, models_dir: Path, *, regions: list[str], truth_path: Path | None,
-          description: str, as_of: date | None = None, seed: int = MODEL_SEED,
-          make_current: bool = True, progress: Progress | None = None) -> dict[str, Any]:
-    """Evaluate the candidates, fit the chosen one on everyone, write the artifact."""
+def train(sets: list[TrainingSet], models_dir: Path, *, description: str,
+          label: str | None = None, seed: int = MODEL_SEED, make_current: bool = True,
+          progress: Progress | None = None) -> dict[str, Any]:
+    """Evaluate the candidates on held-out worlds (or families), keep the chosen one's
+    members as the model, write the artifact and its card."""
     from fh_screening.config import load_thresholds
 
     say = progress or (lambda _msg: None)
     thresholds = load_thresholds()["model"]
-    frame, names, adults, as_of = training_frame(ws, regions, as_of, truth_path)
-    if int(frame["label"].sum()) < 20:
-        raise ValueError(f"only {int(frame['label'].sum())} positive genetic tests in the "
-                         "store: too few to train a model (need at least 20)")
-    evaluation = evaluate(frame, names, adults, seed, thresholds, progress)
-    selected = evaluation["selected"]
-    say(f"fitting {selected} on all {frame.height:,} screened people")
+    frame = combine(sets)
+    names = sets[0].features
+    if any(s.features != names for s in sets):
+        raise ValueError("the training sets were built with different features")
+    has_truth = "fh_carrier" in frame.columns
+    label = label or ("truth" if has_truth else "test")
+    if label == "truth" and not has_truth:
+        raise ValueError("label 'truth' needs a truth table (synthetic worlds only)")
+    positives = int(frame["fh_carrier" if label == "truth" else "label"].sum())
+    if positives < 20:
+        raise ValueError(f"only {positives} positive labels ({label}): too few to train a "
+                         "model (need at least 20)")
+    adults = {s.name: s.adults for s in sets}
+    evaluation = evaluate(frame, names, adults, label, seed, thresholds, progress)
+    estimator = Ensemble(evaluation.pop("members"))
     X = feature_matrix(frame, names)
-    y = frame["label"].to_numpy().astype(int)
-    estimator = fit_model(selected, X, y, frame["family"].to_numpy(), seed)
     reference = {n: float(np.nanmedian(X[:, j])) if np.isfinite(X[:, j]).any() else 0.0
                  for j, n in enumerate(names)}
     card = {
@@ -294,19 +391,24 @@ def train(ws: Workspace, models_dir: Path, *, regions: list[str], truth_path: Pa
         "sklearn_version": sklearn.__version__,
         "features": names,
         "reference_values": reference,
-        "label": LABEL,
+        "label": LABELS[label],
         "intended_use": INTENDED_USE,
         "limits": LIMITS,
-        "calibration": "Platt scaling (CalibratedClassifierCV, sigmoid, 3 family-grouped folds)",
-        "selected": {"kind": selected, "metric": f"{SELECTION_METRIC} on genetic-test labels, "
-                                                 "held-out families"},
+        "calibration": ("Platt scaling (CalibratedClassifierCV, sigmoid, 3 folds grouped by "
+                        "world, or by family within one store)"),
+        "members": (f"{len(estimator.members)} members, each fitted with one "
+                    f"{'world' if len(sets) > 1 else 'fold of families'} left out; the "
+                    "probability is their mean, its range their lowest to highest"),
+        "selected": {"kind": evaluation["selected"],
+                     "metric": f"{SELECTION_METRIC} against the {label} on held-out "
+                               f"{evaluation['held_out']}"},
         "seed": seed,
         "training_data": {
-            "description": description, "as_of": as_of.isoformat(), "regions": regions,
+            "description": description, "as_of": max(s.as_of for s in sets).isoformat(),
+            "sets": [s.name for s in sets],
             "screened": frame.height, "tested": int(frame["tested"].sum()),
             "label_positives": int(frame["label"].sum()),
-            "true_carriers": int(frame["fh_carrier"].sum()) if "fh_carrier" in frame.columns
-            else None,
+            "true_carriers": int(frame["fh_carrier"].sum()) if has_truth else None,
         },
         "tier_thresholds": {k: v["value"] for k, v in thresholds.items()},
         "evaluation": {k: v for k, v in evaluation.items() if k != "capacity_curve"},
@@ -318,3 +420,4 @@ def train(ws: Workspace, models_dir: Path, *, regions: list[str], truth_path: Pa
     }, make_current=make_current)
     say(f"model {card['version']} written to {folder}")
     return card
+

@@ -1,9 +1,9 @@
-"""Prefect flow that trains the risk model: build the training store, then train.
+"""Prefect flow that trains the risk model: build the training worlds, then train.
 
 Thin like the screening flows: each task calls one `fh_screening.training` function. By
-default the training store is a synthetic population (see training.py for why); a region
-passes its own store folder (`store_home`) and, having no truth table, gets label-only
-metrics in the card.
+default the model learns across several synthetic worlds (see training.py for why); a
+region passes its own store folder (`store_home`) and, having no truth table, gets
+label-only metrics in the card.
 """
 
 from __future__ import annotations
@@ -20,19 +20,25 @@ from fh_screening.model import MODELS_DIR
 from fh_screening.store import Workspace
 
 
-@task(name="synthesise-training-store")
-def synthesise_task(work: str, people_per_region: int, seed: int,
-                    regions: list[str]) -> tuple[str, str]:
-    ws, truth = training.synthesise_training_store(
-        Path(work), people_per_region, seed, tuple(regions), progress=get_run_logger().info)
-    return str(ws.home), str(truth)
+@task(name="synthesise-world", task_run_name="synthesise-world-{world_seed}")
+def world_task(work: str, world_seed: int, people_per_region: int, seed: int,
+               regions: list[str]) -> tuple[str, str, str]:
+    """One world simulated and ingested; returns (store home, truth file, set name)."""
+    from fh_screening.worlds import draw_world
+
+    folder = Path(work) / f"world-{world_seed}"
+    ws, truth = training.synthesise_world(folder, draw_world(world_seed), people_per_region,
+                                          seed, tuple(regions), get_run_logger().info)
+    return str(ws.home), str(truth), f"world-{world_seed}"
 
 
 @task(name="train-model")
-def train_task(store_home: str, models_dir: str, regions: list[str], truth: str | None,
-               description: str) -> dict[str, Any]:
-    return training.train(Workspace(Path(store_home)), Path(models_dir), regions=regions,
-                          truth_path=Path(truth) if truth else None, description=description,
+def train_task(stores: list[tuple[str, str | None, str]], regions: list[str],
+               models_dir: str, description: str) -> dict[str, Any]:
+    sets = [training.training_set(Workspace(Path(home)), regions, None,
+                                  Path(truth) if truth else None, name)
+            for home, truth, name in stores]
+    return training.train(sets, Path(models_dir), description=description,
                           progress=get_run_logger().info)
 
 
@@ -40,16 +46,21 @@ def train_task(store_home: str, models_dir: str, regions: list[str], truth: str 
 def training_flow(work: str, models_dir: str = str(MODELS_DIR), store_home: str | None = None,
                   people_per_region: int = training.TRAINING_PEOPLE_PER_REGION,
                   seed: int = training.TRAINING_SEED,
-                  regions: list[str] | None = None) -> dict[str, Any]:
+                  regions: list[str] | None = None,
+                  world_seeds: list[int] | None = None) -> dict[str, Any]:
+    from fh_screening.cli import world_description
+
     regions = sorted(regions or list_regions())
     if store_home is None:
-        store_home, truth = synthesise_task(work, people_per_region, seed, regions)
-        description = (f"Synthetic population (fh_screening.synth, seed {seed}, "
-                       f"{people_per_region:,} people in each of {', '.join(regions)}), "
-                       "ingested and screened like a real run.")
+        worlds = tuple(world_seeds or training.TRAINING_WORLD_SEEDS)
+        # each world its own population seed, as training.world_sets numbers them
+        stores = [world_task(work, w, people_per_region, seed + i, regions)
+                  for i, w in enumerate(worlds)]
+        description = world_description(worlds, people_per_region, seed, regions)
     else:
-        truth, description = None, f"The screening store at {store_home}."
-    card = train_task(store_home, models_dir, regions, truth, description)
+        stores = [(store_home, None, "store")]
+        description = f"The screening store at {store_home}."
+    card = train_task(stores, regions, models_dir, description)
     create_markdown_artifact(key="model-card", markdown=Path(models_dir, card["version"],
                                                              "model_card.md").read_text(),
                              description=f"fh-screening model {card['version']}")

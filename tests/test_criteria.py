@@ -92,51 +92,92 @@ def test_age_band_thresholds_on_untreated_ldl(world, age, ldl, flagged, band):
     assert r["tier"] == ("standard" if flagged else None)
 
 
+def nominal_estimates(world, pid: str) -> list[float]:
+    """The per-sample nominal estimates ldl / (1 - r) that the GP chart shows."""
+    return [round(v, 4) for (v,) in world.con.execute(
+        "select untreated_ldl from ldl_history where person_id = ? order by sampled_at",
+        [world.id(pid)]).fetchall()]
+
+
+# On-treatment evidence (config [ldl_evidence]): the estimate is measured / (1 - 0.8 r)
+# (80 % of the nominal reduction achieved in practice); its log-scale SE for one sample
+# is sqrt(0.09^2 + 0.30^2) = 0.31321, so the 80 % interval is estimate x exp(-/+ 1.2816 x
+# 0.31321) = estimate x 0.66940 .. x 1.49388.
+
 def test_statin_dose_gives_untreated_estimate(world):
-    # atorvastatin 40 mg: r = 0.49; 3.5 / (1 - 0.49) = 6.8627 -> adult flagged
+    # atorvastatin 40 mg: r = 0.49. Nominal 4.2 / 0.51 = 8.2353; evidence 4.2 / (1 - 0.392)
+    # = 4.2 / 0.608 = 6.9079 (>= 6.5: adult flagged; < 8.5: standard), interval
+    # 6.9079 x 0.66940 = 4.6242 .. 6.9079 x 1.49388 = 10.3196
+    world.person("p", born_aged(50))
+    world.drug("p", "C10AA05", 40)
+    world.lab("p", "ldl", 4.2)
+    r = world.results()["p"]
+    assert r["index_treated"] and r["index_treatment_reduction"] == pytest.approx(0.49)
+    assert nominal_estimates(world, "p") == [8.2353]
+    assert r["index_untreated_ldl"] == pytest.approx(6.908, abs=1e-3)
+    assert (r["untreated_ldl_low"], r["untreated_ldl_high"]) == pytest.approx(
+        (4.624, 10.320), abs=2e-3)
+    assert r["ldl_evidence"] == "on treatment only"
+    assert r["flagged"] and r["tier"] == "standard"
+    assert r["reasons"][0] == (
+        "estimated untreated LDL 6.9 mmol/L (80 % range 4.6-10.3; 0 sample(s) off "
+        "treatment, 1 on treatment) at age 50 >= 6.5 (age 40+, lab-led case finding)")
+    assert r["reasons"][1] == (
+        "measured LDL 4.2 mmol/L on atorvastatin 40 mg on 2025-06-01 (nominal reduction "
+        "49 %, 80 % of it assumed achieved)")
+
+
+def test_nominal_estimate_is_not_the_evidence(world):
+    # LDL 3.5 on atorvastatin 40 mg: the nominal 3.5 / 0.51 = 6.8627 would pass 6.5; the
+    # evidence 3.5 / 0.608 = 5.7566 does not: a partly taken statin is not rewarded
     world.person("p", born_aged(50))
     world.drug("p", "C10AA05", 40)
     world.lab("p", "ldl", 3.5)
     r = world.results()["p"]
-    assert r["index_treated"] and r["index_treatment_reduction"] == pytest.approx(0.49)
-    assert r["index_untreated_ldl"] == pytest.approx(6.8627, abs=1e-4)
-    assert r["flagged"]
-    assert r["reasons"][1] == (
-        "measured LDL 3.5 mmol/L on atorvastatin 40 mg (49 % reduction assumed)")
+    assert nominal_estimates(world, "p") == [6.8627]
+    assert r["index_untreated_ldl"] == pytest.approx(5.757, abs=1e-3)
+    assert not r["flagged"]
 
 
 def test_statin_plus_ezetimibe_combine_multiplicatively(world):
-    # 1 - (1 - 0.49)(1 - 0.20) = 0.592; 2.8 / 0.408 = 6.8627
+    # 1 - (1 - 0.49)(1 - 0.20) = 0.592; nominal 2.8 / 0.408 = 6.8627; evidence
+    # 2.8 / (1 - 0.8 x 0.592) = 2.8 / 0.5264 = 5.3191
     world.person("p", born_aged(50))
     world.drug("p", "C10AA05", 40)
     world.drug("p", "C10AX09", 10)
     world.lab("p", "ldl", 2.8)
     r = world.results()["p"]
     assert r["index_treatment_reduction"] == pytest.approx(0.592)
-    assert r["index_untreated_ldl"] == pytest.approx(6.8627, abs=1e-4)
+    assert r["index_treatment"] == "atorvastatin 40 mg + ezetimibe 10 mg"
+    assert nominal_estimates(world, "p") == [6.8627]
+    assert r["index_untreated_ldl"] == pytest.approx(5.319, abs=1e-3)
 
 
 def test_combined_reduction_is_capped(world):
-    # 1 - 0.45 * 0.4 * 0.8 = 0.856 -> capped at 0.85; 1.2 / 0.15 = 8.0
+    # 1 - 0.45 * 0.4 * 0.8 = 0.856 -> capped at 0.85; nominal 1.2 / 0.15 = 8.0; evidence
+    # 1.2 / (1 - 0.8 x 0.85) = 1.2 / 0.32 = 3.75
     world.person("p", born_aged(50))
     for atc, mg in (("C10AA05", 80), ("C10AX13", 140), ("C10AX09", 10)):
         world.drug("p", atc, mg)
     world.lab("p", "ldl", 1.2)
     r = world.results()["p"]
     assert r["index_treatment_reduction"] == pytest.approx(0.85)
-    assert r["index_untreated_ldl"] == pytest.approx(8.0)
+    assert nominal_estimates(world, "p") == [8.0]
+    assert r["index_untreated_ldl"] == pytest.approx(3.75)
 
 
 def test_renewed_prescription_counts_once_and_unknown_dose_uses_default(world):
-    # two overlapping atorvastatin 30 mg rows: 30 mg is not in the table -> default 0.43;
-    # 3.0 / 0.57 = 5.263 -> adult not flagged (< 6.5)
+    # two overlapping atorvastatin 30 mg rows: 30 mg is not in the table -> default 0.43
+    # (once, not 1 - 0.57^2); nominal 3.0 / 0.57 = 5.2632; evidence 3.0 / (1 - 0.344) =
+    # 4.5732 -> adult not flagged (< 6.5)
     world.person("p", born_aged(50))
     world.drug("p", "C10AA05", 30)
     world.drug("p", "C10AA05", 30, start=date(2024, 1, 1))
     world.lab("p", "ldl", 3.0)
     r = world.results()["p"]
     assert r["index_treatment_reduction"] == pytest.approx(0.43)
-    assert r["index_untreated_ldl"] == pytest.approx(5.2632, abs=1e-4)
+    assert nominal_estimates(world, "p") == [5.2632]
+    assert r["index_untreated_ldl"] == pytest.approx(4.573, abs=1e-3)
     assert not r["flagged"]
 
 
@@ -187,7 +228,8 @@ def test_high_tsh_near_the_index_sample_excludes(world):
     world.lab("p", "tsh", 8.0, at=datetime(2025, 7, 1))
     r = world.results()["p"]
     assert r["flagged"] and not r["referral"] and r["tier"] is None
-    assert r["exclusions"] == ["possible hypothyroidism: TSH 8.0 mIU/L near the index sample"]
+    assert r["exclusions"] == [
+        "possible hypothyroidism: TSH up to 8.0 mIU/L near every LDL sample"]
 
 
 def test_high_tsh_long_before_does_not_exclude(world):
@@ -384,9 +426,10 @@ def test_low_albumin_and_cholestasis_exclude(world):
     world.lab("alp_only", "alp", 300)
     r = world.results()
     assert r["neph"]["exclusions"] == [
-        "possible nephrotic syndrome: albumin 25 g/L near the index sample"]
+        "possible nephrotic syndrome: albumin down to 25 g/L near every LDL sample"]
     assert r["chol"]["exclusions"] == [
-        "possible cholestasis: ALP 300 U/L and bilirubin 40 umol/L near the index sample"]
+        "possible cholestasis: ALP up to 300 U/L and bilirubin up to 40 umol/L near every "
+        "LDL sample"]
     assert r["alp_only"]["referral"]
 
 

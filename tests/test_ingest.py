@@ -44,7 +44,8 @@ SYD_FILES = {
         "cpr;atc;styrke_mg;startdato;slutdato\n"
         f"{MAN};C10AA05;40;01-01-2024;\n"
         f"{MAN};C10AA05;40;01-01-2024;01-01-2023\n"  # ends before it starts
-        f"{MAN};H02AB06;5;01-01-2024;\n"  # prednisolone: not lipid-lowering
+        f"{MAN};C07AB02;50;01-01-2024;\n"  # metoprolol: neither lowers nor raises LDL
+        f"{MAN};H02AB06;5;01-01-2024;\n"  # prednisolone: raises LDL (a secondary cause)
     ),
     "diagnoser.csv": f"cpr;diagnosekode;diagnosedato\n{MAN};DE780;05-05-2020\n{MAN};DI219;x\n",
     "slaegtskab.csv": (
@@ -126,7 +127,9 @@ def test_other_tables_map_codes_and_quarantine_bad_rows(con, tmp_path):
         3: ("relative_cpr", "a person cannot be their own relative")}
     assert quarantine(con, "prescriptions") == {
         2: ("end_date", "ends before it starts"),
-        3: ("atc_code", "not a lipid-lowering drug (ATC C10)")}
+        3: ("atc_code", "neither a lipid-lowering drug (ATC C10) nor a drug that raises LDL")}
+    assert con.execute("select atc_code, strength_mg from prescriptions order by atc_code"
+                       ).fetchall() == [("C10AA05", 40.0), ("H02AB06", 5.0)]
     assert con.execute("select result from genetic_tests").fetchall() == [("positive",)]
     assert con.execute("select lipid_clinic_id, practice_name from practices").fetchall() == [
         ("SYD-LK1", "Lægerne Østergade")]

@@ -1,38 +1,108 @@
--- Lipid-lowering treatment (ATC C10) active on the sample date, and the untreated-LDL
--- estimate: untreated = measured / (1 - r). r per drug by dose (NICE table), else the
--- drug's default, else the class default; several drugs combine as 1 - prod(1 - r),
--- capped at $treatment_max_reduction. A drug prescribed twice over the same day counts once.
--- Kept in the store as `ldl_history` (the GP reports and cascade lists show it; merged
--- for the people in scope by fh_screening/criteria.py), with the age at each sample. Total cholesterol is not corrected for treatment: the rules
--- that use it (Simon Broome, MEDPED) read untreated samples only.
+-- Per LDL sample: the treatment acting on it, its nominal untreated-LDL estimate, and any
+-- secondary cause present at the time. Kept in the store as `ldl_history` (the GP
+-- reports and cascade lists show it; merged for the people in scope by
+-- fh_screening/criteria.py), with the age at each sample.
+--
+-- Treatment: a lipid-lowering (ATC C10) prescription acts on a sample taken at least
+-- $treatment_effect_onset_days after it started and before it ended (a drug started on the
+-- sample day has had no effect). Statins (ATC $treatment_statin_atc_prefix) are one class:
+-- two open statin prescriptions are a switch, and the one started last counts (ties: the
+-- stronger). Classes combine as 1 - prod(1 - r) (ezetimibe and PCSK9 inhibitors act on
+-- what the statin leaves), capped at $treatment_max_reduction; r per drug by dose (NICE
+-- table), else the drug's default, else the class default. The nominal estimate
+-- untreated_ldl = ldl / (1 - r) is what the GP chart shows; the person's evidence
+-- (03_index_ldl) discounts it for adherence and response and weighs its uncertainty.
+--
+-- Secondary causes per sample: the nearest TSH, albumin, ALP and bilirubin within
+-- $secondary_causes_window_days of the sample (ties: the value pointing to a cause), the
+-- sample's own triglycerides, and drugs that raise LDL (ldl_raising_drugs, from
+-- config/codelists/) open on the sample day. A sample with a cause is set aside when the
+-- person has samples without one (03_index_ldl), so a treated hypothyroidism does not hide
+-- a later untreated LDL for good. Total cholesterol is not corrected for treatment: the
+-- rules that use it (Simon Broome, MEDPED) read untreated samples only.
 create or replace table int_ldl_history as
-with active as (
-    select
-        v.person_id,
-        v.sampled_at,
-        p.atc_code,
-        max(coalesce(dd.reduction, df.reduction, $treatment_class_default_reduction)) as reduction,
-        max(p.strength_mg) as strength_mg,
-        any_value(coalesce(df.name, p.atc_code)) as drug
+with rx as (
+    select v.person_id, v.sampled_at, p.atc_code, p.strength_mg, p.start_date
     from int_ldl_values v
     join prescriptions p
       on p.person_id = v.person_id
-     and p.atc_code like 'C10%'
      and p.start_date <= cast(v.sampled_at as date)
      and (p.end_date is null or p.end_date >= cast(v.sampled_at as date))
-    left join drug_dose_reduction dd on dd.atc_code = p.atc_code and dd.strength_mg = p.strength_mg
-    left join drug_default_reduction df on df.atc_code = p.atc_code
-    group by v.person_id, v.sampled_at, p.atc_code
+),
+lowering as (
+    select
+        r.person_id,
+        r.sampled_at,
+        case when starts_with(r.atc_code, $treatment_statin_atc_prefix) then 'statin'
+             else r.atc_code end as drug_class,
+        coalesce(dd.reduction, df.reduction, $treatment_class_default_reduction) as reduction,
+        coalesce(df.name, r.atc_code)
+            || coalesce(' ' || cast(r.strength_mg as integer) || ' mg', '') as drug,
+        r.start_date
+    from rx r
+    left join drug_dose_reduction dd on dd.atc_code = r.atc_code and dd.strength_mg = r.strength_mg
+    left join drug_default_reduction df on df.atc_code = r.atc_code
+    where r.atc_code like 'C10%'
+      and r.start_date + cast($treatment_effect_onset_days as integer) <= cast(r.sampled_at as date)
+),
+by_class as (
+    -- one drug per class: the one started last, ties to the stronger, then by name
+    select
+        person_id,
+        sampled_at,
+        drug_class,
+        arg_max(reduction, struct_pack(s := start_date, r := reduction, d := drug)) as reduction,
+        arg_max(drug, struct_pack(s := start_date, r := reduction, d := drug)) as drug
+    from lowering
+    group by person_id, sampled_at, drug_class
 ),
 combined as (
     select
         person_id,
         sampled_at,
         least($treatment_max_reduction, 1 - product(1 - reduction)) as reduction,
-        string_agg(drug || coalesce(' ' || cast(strength_mg as integer) || ' mg', ''), ' + '
-                   order by drug) as treatment
-    from active
+        string_agg(drug, ' + ' order by drug_class <> 'statin', drug) as treatment
+    from by_class
     group by person_id, sampled_at
+),
+raising as (
+    select
+        r.person_id,
+        r.sampled_at,
+        string_agg(distinct d.name || ' (' || r.atc_code || ')', ', '
+                   order by d.name || ' (' || r.atc_code || ')') as ldl_raising_drugs
+    from rx r
+    join ldl_raising_drugs d on starts_with(r.atc_code, d.atc_prefix)
+    group by r.person_id, r.sampled_at
+),
+near as (
+    select
+        v.person_id,
+        v.sampled_at,
+        arg_min(l.value, struct_pack(d := abs(date_diff('day', cast(v.sampled_at as date),
+                                                         cast(l.sampled_at as date))),
+                                     v := -l.value))
+            filter (where l.analyte = 'tsh') as tsh_near,
+        arg_min(l.value, struct_pack(d := abs(date_diff('day', cast(v.sampled_at as date),
+                                                         cast(l.sampled_at as date))),
+                                     v := l.value))
+            filter (where l.analyte = 'albumin') as albumin_near,
+        arg_min(l.value, struct_pack(d := abs(date_diff('day', cast(v.sampled_at as date),
+                                                         cast(l.sampled_at as date))),
+                                     v := -l.value))
+            filter (where l.analyte = 'alp') as alp_near,
+        arg_min(l.value, struct_pack(d := abs(date_diff('day', cast(v.sampled_at as date),
+                                                         cast(l.sampled_at as date))),
+                                     v := -l.value))
+            filter (where l.analyte = 'bilirubin') as bilirubin_near
+    from int_ldl_values v
+    join lab_results l
+      on l.person_id = v.person_id
+     and l.analyte in ('tsh', 'albumin', 'alp', 'bilirubin')
+     and cast(l.sampled_at as date) <= $as_of
+     and abs(date_diff('day', cast(v.sampled_at as date), cast(l.sampled_at as date)))
+         <= $secondary_causes_window_days
+    group by v.person_id, v.sampled_at
 ),
 final as (
     select
@@ -42,9 +112,26 @@ final as (
         c.treatment,
         v.ldl / (1 - coalesce(c.reduction, 0)) as untreated_ldl,
         date_sub('year', p.birth_date, cast(v.sampled_at as date)) as age_at_sample,
-        p.sex
+        p.sex,
+        n.tsh_near,
+        coalesce(n.tsh_near > $secondary_causes_tsh_above, false) as high_tsh,
+        n.albumin_near,
+        coalesce(n.albumin_near < $secondary_causes_albumin_below, false) as low_albumin,
+        n.alp_near,
+        n.bilirubin_near,
+        coalesce(n.alp_near > $secondary_causes_alp_above
+                 and n.bilirubin_near > $secondary_causes_bilirubin_above, false) as cholestasis,
+        coalesce(v.triglycerides > $secondary_causes_triglycerides_above, false)
+            as very_high_triglycerides,
+        d.ldl_raising_drugs
     from int_ldl_values v
     join patients p using (person_id)
     left join combined c using (person_id, sampled_at)
+    left join raising d using (person_id, sampled_at)
+    left join near n using (person_id, sampled_at)
 )
-select * from final;
+select
+    *,
+    high_tsh or low_albumin or cholestasis or very_high_triglycerides
+        or ldl_raising_drugs is not null as secondary_cause
+from final;

@@ -1,7 +1,7 @@
 -- What each person contributes to their relatives' results: the facts that
 -- 08_family_history reads of a relative (premature CHD, MI age, index LDL above the 95th
 -- percentile for sex and age band, untreated total cholesterol as adult and as child,
--- known FH) and that the model's features read (highest untreated LDL, any LDL at all).
+-- known FH) and that the model's features read (the untreated-LDL estimate, any LDL at all).
 -- For the people in `scope_facts`; kept in the store as `person_facts` (merged by
 -- fh_screening/criteria.py), so that a monthly screening rescores a family only when a
 -- member's facts changed (scope/affected.sql), not whenever a member had a new sample.
@@ -9,7 +9,6 @@ create or replace table int_person_facts as
 with own_ldl as (
     select
         person_id,
-        max(untreated_ldl) as max_untreated_ldl,
         max(total_chol) filter (where not treated and age_at_sample >= $simon_broome_adult_from_age)
             as tc_adult,
         max(total_chol) filter (where not treated and age_at_sample < $simon_broome_adult_from_age)
@@ -25,7 +24,7 @@ select
     i.age_at_index,
     coalesce(i.index_untreated_ldl > pct.p95, false) as ldl_above_p95,
     o.person_id is not null as has_ldl_history,
-    o.max_untreated_ldl,
+    i.index_untreated_ldl as untreated_ldl,
     o.tc_adult,
     o.tc_child,
     exists (select 1 from diagnoses d where d.person_id = s.person_id

@@ -33,21 +33,25 @@ with people as (
 scope_history as materialized (
     -- the scope's samples, picked once: left to itself DuckDB joined all of ldl_history
     -- with the MEDPED bands and `people` before dropping the samples out of scope
-    select person_id, age_at_sample, untreated_ldl, treated, total_chol
+    select person_id, age_at_sample, treated, total_chol
     from ldl_history
     where person_id in (select person_id from scope_b)
 ),
 simon_broome_lipid as (
+    -- LDL: the person's untreated-LDL estimate (03_index_ldl), at the index age; total
+    -- cholesterol: any sample measured off treatment, at its own age
     select
-        h.person_id,
-        bool_or(case when h.age_at_sample >= $simon_broome_adult_from_age
-                     then h.untreated_ldl > $simon_broome_adult_ldl_above
-                          or (not h.treated and h.total_chol > $simon_broome_adult_tc_above)
-                     else h.untreated_ldl > $simon_broome_child_ldl_above
-                          or (not h.treated and h.total_chol > $simon_broome_child_tc_above)
-                end) as sb_lipid
-    from scope_history h
-    group by h.person_id
+        pe.person_id,
+        case when pe.age_at_index >= $simon_broome_adult_from_age
+             then pe.index_untreated_ldl > $simon_broome_adult_ldl_above
+             else pe.index_untreated_ldl > $simon_broome_child_ldl_above end
+        or coalesce(bool_or(case when h.age_at_sample >= $simon_broome_adult_from_age
+                                 then not h.treated and h.total_chol > $simon_broome_adult_tc_above
+                                 else not h.treated and h.total_chol > $simon_broome_child_tc_above
+                            end), false) as sb_lipid
+    from people pe
+    left join scope_history h using (person_id)
+    group by pe.person_id, pe.age_at_index, pe.index_untreated_ldl
 ),
 medped_by_age as (
     -- one row per year of age, for an equality join instead of a range join

@@ -1,5 +1,7 @@
--- Lipid-lowering prescriptions (ATC C10, DESIGN.md). Other drugs are quarantined, so a
--- region that starts sending them is noticed. An empty end date means ongoing.
+-- Lipid-lowering prescriptions (ATC C10, DESIGN.md) and drugs that raise LDL (a possible
+-- secondary cause: config/codelists/ldl_raising_drugs.csv), both in $accepted_atc_prefixes.
+-- Other drugs are quarantined, so a region that starts sending them is noticed. An empty
+-- end date means ongoing.
 create or replace temp table parsed as
 with typed as (
     select
@@ -24,8 +26,10 @@ select
         when p.person_id is null then {'field': 'cpr', 'reason': 'person not in the patients extract'}
         when not regexp_full_match(coalesce(t.atc_code, ''), '[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}')
             then {'field': 'atc_code', 'reason': 'not an ATC code'}
-        when t.atc_code not like 'C10%'
-            then {'field': 'atc_code', 'reason': 'not a lipid-lowering drug (ATC C10)'}
+        when not list_bool_or(list_transform($accepted_atc_prefixes,
+                                             lambda p: starts_with(t.atc_code, p)))
+            then {'field': 'atc_code', 'reason': 'neither a lipid-lowering drug (ATC C10) '
+                                                 || 'nor a drug that raises LDL'}
         when nullif(trim(t.strength_text), '') is not null and t.strength_mg is null
             then {'field': 'strength_mg', 'reason': 'not a number'}
         when t.start_date is null

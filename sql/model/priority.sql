@@ -1,7 +1,8 @@
 -- The priority tier combines the rule sets and the model's probability
 -- (model_probabilities: person_id, fh_probability, model_reason_features, registered by
--- fh_screening/model.py). Nobody with an exclusion (known FH, positive genetic test, a
--- secondary cause) is referred, whatever the model says. Otherwise:
+-- fh_screening/model.py). Possible homozygous FH (rules tier urgent) is always referred,
+-- first. Otherwise nobody with an exclusion (known FH, positive genetic test, a secondary
+-- cause) is referred, whatever the model says; for the rest:
 --   high      rules tier high (DLCN definite or untreated LDL >= the high-priority cut-off)
 --             or probability >= $model_high_probability_at_least;
 --   standard  flagged by a rule set, or probability >= $model_refer_probability_at_least;
@@ -21,8 +22,11 @@ select
     s.person_id,
     s.region,
     m.fh_probability,
+    m.fh_probability_low,
+    m.fh_probability_high,
     m.model_reason_features,
     case
+        when s.tier = 'urgent' then 'urgent'
         when len(s.exclusions) > 0 then null
         when s.tier = 'high' or m.fh_probability >= $model_high_probability_at_least then 'high'
         when s.flagged or m.fh_probability >= $model_refer_probability_at_least then 'standard'

@@ -18,6 +18,8 @@ with decided as (
             else m.priority_tier
         end as priority_tier,
         m.fh_probability,
+        m.fh_probability_low,
+        m.fh_probability_high,
         coalesce(m.model_reason_features,
                  []::struct(feature varchar, value double, odds_ratio double)[])
             as model_reasons,

@@ -126,6 +126,19 @@ create table if not exists referral_history (
     primary key (person_id, run_id)
 );
 
+-- Referral candidates a run did not list because their clinic's capacity was reached
+-- (sql/outputs/referral_list.sql): the ranked backlog the next runs draw from first, with
+-- since when each person waits. Replaced per run id in the outputs transaction.
+create table if not exists referral_backlog (
+    person_id        bigint  not null,
+    run_id           varchar not null,
+    lipid_clinic_id  varchar,
+    tier             varchar not null,
+    backlog_rank     bigint  not null,
+    waiting_since    date    not null,
+    as_of            date    not null
+);
+
 -- The risk model's output for the last screening run (fh_screening/model.py writes it,
 -- replacing the rows of the screened regions). priority_tier combines the rule sets and
 -- the probability (docs/model.md): 'high', 'standard', or null when not to be referred;
@@ -156,6 +169,11 @@ alter table model_scores add column if not exists
     model_reason_features struct(feature varchar, value double, odds_ratio double)[];
 alter table model_scores drop column if exists model_reasons;
 
+-- The probability's spread over the model's members (fh_screening/model.py Ensemble),
+-- shown beside it; stores from before gain the columns, filled at the next scoring.
+alter table model_scores add column if not exists fh_probability_low double;
+alter table model_scores add column if not exists fh_probability_high double;
+
 -- The last screening (fh_screening/pipeline.py): the next one recomputes only what changed
 -- when it screens the same regions under the same rules (config, expectations, SQL and
 -- criteria code: rules_hash) and model, as of the same or a later date. Replaced in the
@@ -178,8 +196,11 @@ create table if not exists person_facts (
     age_at_index     bigint,
     ldl_above_p95    boolean,
     has_ldl_history  boolean,
-    max_untreated_ldl double,
+    untreated_ldl    double,
     tc_adult         double,
     tc_child         double,
     known_fh         boolean
 );
+-- Before the untreated-LDL evidence (03_index_ldl) a relative's fact was their highest
+-- per-sample estimate; a store from then is rescreened in full (its rules hash differs),
+-- which replaces the table, so only the declaration changes here.

@@ -18,7 +18,7 @@ where o.person_id is null
    or n.age_at_index is distinct from o.age_at_index
    or n.ldl_above_p95 is distinct from o.ldl_above_p95
    or n.has_ldl_history is distinct from o.has_ldl_history
-   or n.max_untreated_ldl is distinct from o.max_untreated_ldl
+   or n.untreated_ldl is distinct from o.untreated_ldl
    or n.tc_adult is distinct from o.tc_adult
    or n.tc_child is distinct from o.tc_child
    or n.known_fh is distinct from o.known_fh;
