@@ -167,11 +167,11 @@ def load_thresholds(config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
     return _read_toml(config_dir / "thresholds.toml")
 
 
-CODELISTS_DIR = "codelists"
+CODELISTS_DIR = "code_lists"
 
 
 def load_codelist(name: str, config_dir: Path = CONFIG_DIR) -> list[dict[str, str]]:
-    """A code list (`config/codelists/<name>.csv`, one row per code with its source), as
+    """A code list (`config/code_lists/<name>.csv`, one row per code with its source), as
     OpenSAFELY keeps them: data a clinician can review, not constants in code."""
     import csv
 

@@ -36,7 +36,7 @@ def threshold_params(thresholds: dict[str, Any]) -> dict[str, Any]:
 def load_drug_tables(con: duckdb.DuckDBPyConnection, thresholds: dict[str, Any],
                      config_dir: Path = CONFIG_DIR) -> None:
     """The NICE dose table, per-drug defaults and the drugs that raise LDL
-    (config/codelists/) as lookup tables for the SQL."""
+    (config/code_lists/) as lookup tables for the SQL."""
     drugs = thresholds["treatment"]["drugs"]
     con.execute("create or replace temp table drug_dose_reduction "
                 "(atc_code varchar, strength_mg double, reduction double)")

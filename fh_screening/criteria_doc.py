@@ -17,28 +17,58 @@ INTRO = """# Screening criteria
 
 *Generated from `config/thresholds.toml` by `fh-screening criteria-doc`; do not edit by hand.*
 
-Each person with an LDL value is scored on their **index sample**: the one with the
-highest untreated-LDL estimate. LDL is the lab's reported value, else Friedewald, else
-Sampson/NIH (method kept). Measurements taken on lipid-lowering drugs (ATC C10 active on
-the sample date) are divided by (1 - r), r from the drug table below; several drugs
-combine as 1 - prod(1 - r), capped.
+## Untreated LDL as evidence
+
+Each person with an LDL value is judged on **one estimate of their untreated LDL, with its
+uncertainty**, built from all their usable samples; never on the highest of several noisy
+estimates (which picks exactly the inflated ones). LDL per sample is the lab's reported
+value, else Friedewald, else Sampson/NIH (method kept).
+
+- **Samples off treatment** are measurements of the person's usual level, varying only by
+  within-person biological and analytical variation (`within_person_sd`).
+- **Samples on treatment** (a lipid-lowering drug, ATC C10, that started at least
+  `effect_onset_days` before the sample and had not ended) are divided by 1 - f x r: r is
+  the nominal reduction (NICE table below; statins are one class, so two open statin
+  prescriptions are a switch and the one started last counts; ezetimibe and PCSK9
+  inhibitors combine as 1 - prod(1 - r), capped), and f (`on_treatment_effect_fraction`)
+  the share of it achieved in practice, because response varies between people
+  (Boekholdt 2014) and about half of patients take their statin only partly (Chowdhury
+  2013). Such an estimate is uncertain (`on_treatment_sd`), and the samples of one regimen
+  share that uncertainty (one person's response).
+- The samples combine on the log scale by inverse variance: a person with samples before
+  and after starting a drug is judged almost entirely on their own off-treatment values,
+  and their **observed response** (how much lower on treatment) is shown. The estimate
+  comes with an **80 % interval**; clinicians see the measured value, the estimate and
+  the interval. The GP chart keeps each sample's nominal estimate, measured / (1 - r).
+- A sample taken while a **possible secondary cause** was present (the nearest TSH,
+  albumin, ALP with bilirubin within `window_days` pointing to a cause, very high
+  triglycerides on the sample, or a drug that raises LDL: `config/code_lists/ldl_raising_drugs.csv`)
+  is set aside when the person has samples without one; only when every sample has a
+  cause is the person excluded from referral (the cause is named).
+
+The **index sample** shown is the latest sample of the best kind (off treatment if any);
+the age bands use the age at it. A measured LDL or an estimate in the **homozygous range**
+(above 13 mmol/L in adults, 11 in children) makes the person **urgent**: listed first,
+always, whatever the clinic's capacity, with any secondary cause shown.
+
+## Rules
 
 A person is **flagged** when any rule set listed under *Which rule sets flag* fires: of
 the LDL age-band rule, DLCN above the NICE referral score, Simon Broome definite or
 possible, and MEDPED. Simon Broome is computed and shown for every person but does not
 flag by default: it classifies patients already suspected of FH, and as a population
 screen it flagged 82 people at a PPV of 0.07 on the synthetic sample. Flagged people with an
-**exclusion** (a secondary cause near the index sample, a known FH diagnosis E78.0, or a
+**exclusion** (a secondary cause at every LDL sample, a known FH diagnosis E78.0, or a
 positive genetic test) are listed with the reason but not referred; known cases become
-cascade index cases. **High** priority: DLCN definite, or untreated LDL at or above the
-high-priority level.
+cascade index cases. **High** priority: DLCN definite, or an untreated-LDL estimate at or
+above the high-priority level.
 
 Items routine data cannot give (tendon xanthoma, arcus cornealis, a relative's xanthoma,
 DNA when never tested) are shown as *not available*, never scored as zero. Family history
 uses linked relatives: first-degree (parents, siblings, children) and second-degree
 (grandparents, aunts and uncles, grandchildren, nieces and nephews). The 95th percentile
-of LDL by sex and age band is computed from each run's population (index untreated LDL,
-one value per person); bands with too few people use the fallback table.
+of LDL by sex and age band is computed from each run's population (untreated-LDL
+estimates, one per person); bands with too few people use the fallback table.
 """
 
 SECTIONS = {
@@ -46,7 +76,9 @@ SECTIONS = {
     "ldl": "LDL calculation",
     "referral": "LDL age-band rule, priority and re-referral",
     "secondary_causes": "Secondary causes (exclusions)",
-    "treatment": "Untreated-LDL estimate",
+    "treatment": "Treatment (the nominal reduction)",
+    "ldl_evidence": "How sure an untreated-LDL estimate is",
+    "homozygous": "Possible homozygous FH (urgent)",
     "dlcn": "Dutch Lipid Clinic Network score",
     "percentiles": "LDL percentiles",
     "simon_broome": "Simon Broome",

@@ -58,11 +58,9 @@ def model_performance(con: duckdb.DuckDBPyConnection, truth: pl.DataFrame,
     referable people, per 100,000 adults alive in the screened regions on the as-of date."""
     from fh_screening import model_eval
 
-    frame = con.sql(
-        "select s.person_id, m.fh_probability as probability, m.priority_tier, "
-        "len(s.exclusions) = 0 as referable, s.dlcn_points, s.simon_broome, "
-        "s.index_untreated_ldl, s.flagged, s.tier "
-        "from screening_results s join model_scores m using (person_id)").pl()
+    from fh_screening.world_eval import RESULT_COLUMNS
+
+    frame = con.sql(RESULT_COLUMNS).pl()
     frame = frame.join(truth.select("person_id", "fh_carrier"), on="person_id", how="left",
                        maintain_order="left").with_columns(pl.col("fh_carrier").fill_null(False))
     adults = con.execute(

@@ -24,19 +24,25 @@ from jinja2 import Template
 from fh_screening.background import BackgroundFiles
 from fh_screening.charts import LdlPoint, ldl_history_svg
 from fh_screening.html_tables import template_env
-from fh_screening.i18n import Translator, model_reason_text
+from fh_screening.i18n import Translator, model_reason_text, probability_text
 from fh_screening.outputs import safe_file_name
 from fh_screening.store import query_sql
 
 
 def reason_texts(p: dict[str, Any], t: Translator) -> list[str]:
     """Why the patient was flagged, one plain sentence per rule set that fired, then the
-    risk model's reasons (stored as data) in the report's language."""
+    evidence behind the untreated-LDL estimate and the risk model's reasons (stored as
+    data), in the report's language."""
     n = t.number
     texts = []
+    if p["possible_homozygous"]:
+        texts.append(t("reason.homozygous", ldl=n(p["max_measured_ldl"]),
+                       limit=n(p["ldl_threshold_homozygous"], 0)))
     if p["ldl_rule_met"]:
         texts.append(t("reason.ldl_rule", ldl=n(p["untreated_ldl_estimate"]),
-                       estimated=t("reason.estimated") if p["index_treated"] else "",
+                       estimated=(t("reason.estimated") if p["ldl_evidence"] != "off treatment"
+                                  else ""),
+                       low=n(p["untreated_ldl_low"]), high=n(p["untreated_ldl_high"]),
                        age=p["age_at_index"], op="≥" if p["ldl_threshold_inclusive"] else ">",
                        threshold=n(p["ldl_threshold"])))
     if p["dlcn_met"]:
@@ -50,7 +56,13 @@ def reason_texts(p: dict[str, Any], t: Translator) -> list[str]:
                        cutoff=n(p["medped_cutoff"])))
     if p["index_treated"]:
         texts.append(t("reason.treated", ldl=n(p["index_ldl"]), treatment=p["index_treatment"],
-                       reduction=round(100 * p["index_treatment_reduction"])))
+                       reduction=round(100 * p["index_treatment_reduction"]),
+                       achieved=round(100 * p["effect_fraction"])))
+    if p["observed_reduction"] is not None:
+        texts.append(t("reason.own_response", observed=round(100 * p["observed_reduction"]),
+                       nominal=round(100 * p["nominal_reduction"])))
+    if p["set_aside_samples"]:
+        texts.append(t("reason.set_aside", n=p["set_aside_samples"]))
     if p["index_ldl_method"] in ("friedewald", "sampson"):
         texts.append(t(f"reason.method_{p['index_ldl_method']}"))
     texts += [t("reason.model", reason=model_reason_text(r, t))
@@ -59,7 +71,7 @@ def reason_texts(p: dict[str, Any], t: Translator) -> list[str]:
 
 
 def exclusion_texts(p: dict[str, Any], t: Translator) -> list[str]:
-    """Possible secondary causes found near the index sample (why not referred yet)."""
+    """Possible secondary causes found at every LDL sample (why not referred yet)."""
     n = t.number
     texts = []
     if p["high_tsh"]:
@@ -71,7 +83,26 @@ def exclusion_texts(p: dict[str, Any], t: Translator) -> list[str]:
                        bilirubin=n(p["max_bilirubin"], 0)))
     if p["very_high_triglycerides"]:
         texts.append(t("reason.very_high_triglycerides", value=n(p["max_triglycerides"])))
+    if p["ldl_raising_drug"]:
+        texts.append(t("reason.ldl_raising_drug", drugs=p["ldl_raising_drugs"]))
     return texts
+
+
+def ldl_text(p: dict[str, Any], t: Translator) -> list[str]:
+    """The LDL cell: the measured index value, the estimate with its interval and how it
+    was made (off treatment, or on treatment with the drug), and the number of samples."""
+    n = t.number
+    off = p["ldl_evidence"] == "off treatment"
+    lines = [t("gp.index_ldl", ldl=n(p["index_ldl"]), date=p["index_ldl_date"],
+               basis=t("gp.basis_on") if p["index_treated"] else t("gp.basis_off"))]
+    if p["index_treatment"]:
+        lines.append(t("gp.on_treatment", treatment=p["index_treatment"]))
+    low, high = n(p["untreated_ldl_low"]), n(p["untreated_ldl_high"])
+    lines.append(t("gp.untreated_off", ldl=n(p["untreated_ldl_estimate"]), low=low, high=high,
+                   n=p["off_treatment_samples"]) if off else
+                 t("gp.untreated", ldl=n(p["untreated_ldl_estimate"]), low=low, high=high))
+    lines.append(t("gp.samples", n=p["ldl_samples"]))
+    return lines
 
 
 def _charts(history: pl.DataFrame, thresholds: dict[str, float], t: Translator
@@ -103,9 +134,9 @@ def practice_page(frame: pl.DataFrame, history: pl.DataFrame, lang: str, *,
         patients.append(SimpleNamespace(**{
             **{k: v for k, v in p.items() if k != "person_id"},
             "sex_text": t(f"gp.sex_{p['sex']}") if p["sex"] in ("M", "F") else p["sex"],
-            "index_ldl_text": t.number(p["index_ldl"]),
-            "untreated_text": t.number(p["untreated_ldl_estimate"]),
-            "probability": (t.number(100 * p["fh_probability"], 0)
+            "ldl_lines": ldl_text(p, t),
+            "probability": (probability_text(p["fh_probability"], p["fh_probability_low"],
+                                             p["fh_probability_high"], t)
                             if p["fh_probability"] is not None else None),
             "chart": charts[p["person_id"]],
             "reason_texts": reason_texts(p, t),

@@ -52,6 +52,8 @@ MODEL_NAME = "fh-risk"
 # file holds a list of member models (one per held-out world or fold), averaged.
 ARTIFACT_FORMAT = 2
 ID_COLUMNS = ("person_id", "region")
+# Decimals kept of a probability and an odds ratio (model_scores): see score_run.
+DIGITS = 10
 
 # The only types a model file may contain. skops by default trusts every scikit-learn
 # estimator; this list is stricter: exactly what the two candidate models, their
@@ -293,7 +295,7 @@ def top_reasons(names: list[str], X: np.ndarray, contrib: np.ndarray, top: int =
         "row": rows.astype(np.int64),
         "feature": pl.Series(names, dtype=pl.String).gather(order[rows, ranks]),
         "value": v[rows, ranks].astype(np.float64),
-        "odds_ratio": np.exp(c[rows, ranks]).astype(np.float64),
+        "odds_ratio": np.round(np.exp(c[rows, ranks]), DIGITS).astype(np.float64),
     })
     per_row = long.group_by("row", maintain_order=True).agg(
         pl.struct("feature", "value", "odds_ratio").alias("reasons"))
@@ -437,7 +439,10 @@ def score_run(con: duckdb.DuckDBPyConnection, model: LoadedModel, *, as_of: date
     check_features(model, names)
     X = feature_matrix(features, names)
     if len(X):
-        prob, low, high = model.estimator.predict_range(X)
+        # Rounded far below anything shown: a linear model's matrix products differ in the
+        # last bits with the size of the batch (BLAS kernels), and an incremental run
+        # scores a smaller batch than a full one (tests/test_incremental.py)
+        prob, low, high = (np.round(v, DIGITS) for v in model.estimator.predict_range(X))
     else:
         prob = low = high = np.zeros(0)
     # Reasons only where a clinician will read them: above the floor for explanations.

@@ -21,7 +21,7 @@ import polars as pl
 
 from fh_screening.background import BackgroundFiles
 from fh_screening.html_tables import Col, render_table_page
-from fh_screening.i18n import Translator, model_reason_text
+from fh_screening.i18n import Translator, model_reason_text, probability_text
 from fh_screening.outputs import safe_file_name, write_private
 from fh_screening.sheets import csv_text, xlsx_bytes
 from fh_screening.store import query_sql
@@ -32,7 +32,7 @@ LIST_LANGUAGE = "en"
 TIER_ORDER = ("urgent", "high", "standard")
 # The backlog file says who waits and why, for the clinic's planning: no CPR number or
 # other identifier, only what ranks them.
-BACKLOG_COLUMNS = ("rank", "priority", "status", "fh_probability", "age", "sex",
+BACKLOG_COLUMNS = ("rank", "priority", "status", "fh_probability_text", "age", "sex",
                    "gp_practice_id", "untreated_ldl_estimate", "untreated_ldl_range",
                    "dlcn_points", "waiting_since")
 
@@ -41,10 +41,11 @@ TRIAGE_COLUMNS = [
     Col("rank", "rank"),
     Col("priority", "priority"),
     Col("status", "status", detail=("status_reason",)),
-    Col("fh_probability", "FH probability"),
+    Col("fh_probability", "FH probability", detail=("fh_probability_text",)),
     Col("cpr", "CPR", detail=("age_sex",), nowrap=True),
     Col("gp_practice_id", "GP practice", detail=("practice_name",)),
-    Col("untreated_ldl_estimate", "untreated LDL", detail=("measured",)),
+    Col("untreated_ldl_estimate", "untreated LDL",
+        detail=("untreated_ldl_range", "ldl_evidence", "measured")),
     Col("dlcn_points", "DLCN", detail=("dlcn_category", "dlcn_parts")),
     Col("simon_broome", "Simon Broome"),
     Col("medped", "MEDPED"),
@@ -77,6 +78,14 @@ def with_reason_text(frame: pl.DataFrame, t: Translator) -> pl.DataFrame:
     return frame.with_columns(pl.Series("reasons", texts, dtype=pl.String))
 
 
+def with_probability_text(frame: pl.DataFrame, t: Translator) -> pl.DataFrame:
+    """The probability in words with its range ("12 % (4 % to 20 %)", never "0 %")."""
+    texts = [probability_text(p, lo, hi, t) for p, lo, hi in zip(
+        frame["fh_probability"].to_list(), frame["fh_probability_low"].to_list(),
+        frame["fh_probability_high"].to_list(), strict=True)]
+    return frame.with_columns(pl.Series("fh_probability_text", texts, dtype=pl.String))
+
+
 def tier_sheets(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """One sheet per priority tier, high first; every known tier gets a sheet."""
     present = [t for t in frame["priority"].unique().to_list() if t not in TIER_ORDER]
@@ -87,13 +96,14 @@ def tier_sheets(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
 def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
                     code_version: str, background: BackgroundFiles) -> ReferralOutput:
     run_id, as_of = params["run_id"], params["as_of"]
-    candidates = with_reason_text(query_sql(con, "outputs/referral_list", params).pl(),
-                                  Translator(LIST_LANGUAGE))
+    t = Translator(LIST_LANGUAGE)
+    candidates = with_probability_text(
+        with_reason_text(query_sql(con, "outputs/referral_list", params).pl(), t), t)
     referrals = candidates.filter(pl.col("listed"))
     waiting = candidates.filter(~pl.col("listed"))
     result = ReferralOutput({}, int((referrals["status"] == "re-referral").sum()), [])
     for (clinic,), frame in waiting.group_by("lipid_clinic_id", maintain_order=True):
-        stem = f"referrals/{safe_file_name(clinic or 'unassigned')}.backlog"
+        stem = f"referrals/backlog/{safe_file_name(clinic or 'unassigned')}"
         write_private(out / f"{stem}.csv", csv_text(frame.select(BACKLOG_COLUMNS)))
         result.backlog[clinic] = frame.height
         result.files.append(f"{stem}.csv")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -39,6 +40,15 @@ def load_clinic_capacity(con: duckdb.DuckDBPyConnection) -> int:
     return int(clinics["default"]["capacity_per_run"])
 
 
+def output_params(con: duckdb.DuckDBPyConnection, run_id: str, as_of: date) -> dict[str, Any]:
+    """What the output SQL reads: the thresholds as parameters, the drug and clinic
+    lookup tables on `con`, the run id and as-of date."""
+    thresholds = load_thresholds()
+    load_drug_tables(con, thresholds)
+    return {**threshold_params(thresholds), "run_id": run_id, "as_of": as_of,
+            "clinic_default_capacity": load_clinic_capacity(con)}
+
+
 @dataclass
 class OutputCounts:
     referrals: dict[str, int] = field(default_factory=dict)
@@ -56,10 +66,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_
     referrals in `referral_history`. `language` is that of the GP reports and the first
     language of the family letters."""
     t = Translator(language)
-    thresholds = load_thresholds()
-    load_drug_tables(con, thresholds)
-    params = {**threshold_params(thresholds), "run_id": run_id, "as_of": as_of,
-              "clinic_default_capacity": load_clinic_capacity(con)}
+    params = output_params(con, run_id, as_of)
     run_sql(con, "outputs/triage", params)
 
     counts = OutputCounts()

@@ -148,7 +148,7 @@ def test_danish_reports_give_the_model_reasons_in_danish(r1_reports):
         assert reason.endswith("højere odds)"), reason
         assert not re.search(r"\d\.\d", reason), reason
     fragments = _english_model_fragments()
-    assert {"raises the odds about", "untreated LDL averages", "risk model:"} <= fragments
+    assert {"raises the odds about", "untreated LDL estimated at", "risk model:"} <= fragments
     for practice, html in r1_reports.items():
         found = sorted(f for f in fragments if f in html)
         assert not found, (practice, found)

@@ -14,6 +14,7 @@ from fh_screening.i18n import (
     languages,
     model_reason_text,
     odds_text,
+    probability_text,
 )
 
 
@@ -50,8 +51,8 @@ def test_numbers_follow_the_readers_convention():
 # A worked example of the risk model's reasons as stored in model_scores (feature, value,
 # odds ratio) and as each language words them.
 MODEL_REASONS = [
-    {"feature": "mean_untreated_ldl", "value": 7.64, "odds_ratio": 77.1},
-    {"feature": "index_untreated_ldl", "value": 7.2, "odds_ratio": 4.0},
+    {"feature": "index_untreated_ldl", "value": 7.64, "odds_ratio": 77.1},
+    {"feature": "max_off_treatment_ldl", "value": 7.2, "odds_ratio": 4.0},
     {"feature": "fdr_known_fh", "value": 1.0, "odds_ratio": 2.5},
     {"feature": "ldl_slope_per_year", "value": 0.153, "odds_ratio": 1.34},
     {"feature": "max_treatment_reduction", "value": 0.37, "odds_ratio": 17.4},
@@ -62,29 +63,30 @@ MODEL_REASONS = [
 def test_model_reasons_in_english():
     t = Translator("en")
     assert [model_reason_text(r, t) for r in MODEL_REASONS] == [
-        "untreated LDL averages 7.6 mmol/L (raises the odds more than 50-fold)",
-        "untreated LDL 7.2 mmol/L at the index sample (raises the odds about 4-fold)",
+        "untreated LDL estimated at 7.6 mmol/L (raises the odds more than 50-fold)",
+        "highest LDL measured off treatment 7.2 mmol/L (raises the odds about 4-fold)",
         "a first-degree relative diagnosed with FH (raises the odds about 2.5-fold)",
         "LDL changing +0.15 mmol/L per year (raises the odds by about 30 %)",
         "treatment strong enough to lower LDL 37 % (raises the odds about 17-fold)",
         "female (raises the odds by about 10 %)",
     ]
     assert t("reason.model", reason=model_reason_text(MODEL_REASONS[0], t)) == (
-        "risk model: untreated LDL averages 7.6 mmol/L (raises the odds more than 50-fold)")
+        "risk model: untreated LDL estimated at 7.6 mmol/L (raises the odds more than "
+        "50-fold)")
 
 
 def test_model_reasons_in_danish_with_a_decimal_comma():
     t = Translator("da")
     assert [model_reason_text(r, t) for r in MODEL_REASONS] == [
-        "ubehandlet LDL i gennemsnit 7,6 mmol/L (mere end 50 gange højere odds)",
-        "ubehandlet LDL 7,2 mmol/L ved indeksprøven (ca. 4 gange højere odds)",
+        "ubehandlet LDL skønnet til 7,6 mmol/L (mere end 50 gange højere odds)",
+        "højeste LDL målt uden behandling 7,2 mmol/L (ca. 4 gange højere odds)",
         "en førstegradsslægtning med diagnosen FH (ca. 2,5 gange højere odds)",
         "LDL ændrer sig +0,15 mmol/L pr. år (ca. 30 % højere odds)",
         "behandling, der er stærk nok til at sænke LDL 37 % (ca. 17 gange højere odds)",
         "kvinde (ca. 10 % højere odds)",
     ]
     assert t("reason.model", reason=model_reason_text(MODEL_REASONS[0], t)) == (
-        "risikomodel: ubehandlet LDL i gennemsnit 7,6 mmol/L (mere end 50 gange højere odds)")
+        "risikomodel: ubehandlet LDL skønnet til 7,6 mmol/L (mere end 50 gange højere odds)")
 
 
 @pytest.mark.parametrize(("odds_ratio", "en", "da"), [
@@ -116,3 +118,14 @@ def test_every_model_feature_has_words_in_every_language():
                     {"feature": feature, "value": value, "odds_ratio": 2.0}, t).strip()
     with pytest.raises(KeyError, match="no wording for model feature 'nope'"):
         feature_text("nope", 1.0, Translator("en"))
+
+
+@pytest.mark.parametrize(("p", "low", "high", "en", "da"), [
+    (0.23, 0.151, 0.31, "23 % (15 % to 31 %)", "23 % (15 % til 31 %)"),
+    (0.004, 0.001, 0.012, "< 1 % (< 1 % to 1 %)", "< 1 % (< 1 % til 1 %)"),
+    (0.0, None, None, "< 1 %", "< 1 %"),  # never "0 %" beside "consider referral"
+])
+def test_probability_with_its_range_never_shows_zero(p, low, high, en, da):
+    assert probability_text(p, low, high, Translator("en")) == en
+    assert probability_text(p, low, high, Translator("da")) == da
+

@@ -60,8 +60,10 @@ def test_inputs_are_the_screened_regions_files(con):
 
 def test_model_version_comes_from_the_model_scores(con):
     assert model_version(con, ["syddanmark"]) is None
-    con.execute("insert into model_scores values (1, 'syddanmark', 0.2, [], null, false, "
-                "'fh-risk-1.0', ?)", [date(2026, 6, 30)])
+    con.execute("insert into model_scores (person_id, region, fh_probability, "
+                "model_reason_features, priority_tier, refer, model_version, as_of) "
+                "values (1, 'syddanmark', 0.2, [], null, false, 'fh-risk-1.0', ?)",
+                [date(2026, 6, 30)])
     assert model_version(con, ["syddanmark"]) == "fh-risk-1.0"
     assert model_version(con, ["midtjylland"]) is None
 

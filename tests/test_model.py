@@ -85,11 +85,15 @@ def test_priority_tiers_worked_example(con):
         ) t(person_id, region, flagged, tier, exclusions)""")
     con.execute("create table screening_results as select * from int_screening_results")
     con.execute("create temp table scope_b as select person_id from int_screening_results")
-    con.execute("insert into model_scores values (7, 'other', 0.9, [], 'high', true, 'v0', "
+    con.execute("insert into model_scores (person_id, region, fh_probability, "
+                "model_reason_features, priority_tier, refer, model_version, as_of) "
+                "values (7, 'other', 0.9, [], 'high', true, 'v0', "
                 "'2026-01-01'), (6, 'r', 0.9, [], 'high', true, 'old', '2026-01-01')")
     reason = {"feature": "fdr_known_fh", "value": 1.0, "odds_ratio": 2.5}
     probs = pl.DataFrame({"person_id": [1, 2, 3, 4, 5, 6],
                           "fh_probability": [0.9, 0.01, 0.01, 0.6, 0.2, 0.1],
+                          "fh_probability_low": [0.8, 0.0, 0.0, 0.5, 0.1, 0.05],
+                          "fh_probability_high": [0.95, 0.02, 0.02, 0.7, 0.3, 0.15],
                           "model_reason_features": [[], [], [], [reason], [], []]},
                          schema_overrides={"model_reason_features": REASON_DTYPE})
     con.register("model_probabilities", probs)
@@ -164,7 +168,8 @@ def test_a_store_with_text_reasons_is_migrated(tmp_path):
                     "select * from screening_results")
         con.execute("create temp table scope_b as select person_id from screening_results")
         con.register("model_probabilities", pl.DataFrame(
-            {"person_id": [11], "fh_probability": [0.2],
+            {"person_id": [11], "fh_probability": [0.2], "fh_probability_low": [0.1],
+             "fh_probability_high": [0.3],
              "model_reason_features": [[{"feature": "male", "value": 1.0,
                                          "odds_ratio": 1.2}]]},
             schema_overrides={"model_reason_features": REASON_DTYPE}))
@@ -249,7 +254,7 @@ def test_shipped_model_loads_and_fits_the_feature_sql(con):
     run_criteria(con, as_of=date(2026, 6, 30), regions=["syddanmark"])
     names = feature_names(build_features(con))
     check_features(loaded, names)
-    assert names == loaded.features and len(names) == 30
+    assert names == loaded.features and len(names) == 35
     card = loaded.card
     assert card["evaluation"]["selected"] == card["selected"]["kind"]
     assert {"model_card.md", "calibration.png", "capacity.png"} <= {
@@ -257,28 +262,41 @@ def test_shipped_model_loads_and_fits_the_feature_sql(con):
 
 
 def test_capacity_table_worked_example():
-    """200 adults, capacity 1,000 per 100k -> 2 slots. Model picks the two highest
-    probabilities (a: carrier, b: not): 1 found, PPV 0.5. DLCN >= 6 has one candidate
-    (c, 7 points, carrier): 1 referred, 1 found. LDL picks d (9.0, carrier) and c (8.0):
-    2 found."""
+    """200 adults, capacity 1,000 per 100k -> 2 slots.
+    The run's list chooses among the referred (a, b, e): e is urgent, so e then a (high):
+    both carriers, 2 found. The model alone takes the two highest probabilities (a, b): 1.
+    DLCN then LDL: c (7 points), then b (5): 1. Highest LDL off treatment: d (9.5), then c
+    (8.0); a has none measured off treatment (nulls last): 2. The untreated estimate: d
+    (9.0), c (8.0): 2."""
     frame = pl.DataFrame({
-        "person_id": ["a", "b", "c", "d"],
-        "probability": [0.9, 0.8, 0.3, 0.1],
-        "priority_tier": ["high", "standard", None, None],
-        "dlcn_points": [3, 5, 7, 2],
-        "simon_broome": [None, "possible", None, None],
-        "index_untreated_ldl": [5.0, 6.0, 8.0, 9.0],
-        "flagged": [True, True, False, False],
-        "tier": ["high", "standard", None, None],
-        "fh_carrier": [True, False, True, True],
+        "person_id": ["a", "b", "c", "d", "e"],
+        "probability": [0.9, 0.8, 0.3, 0.1, 0.05],
+        "priority_tier": ["high", "standard", None, None, "urgent"],
+        "dlcn_points": [3, 5, 7, 2, 4],
+        "index_untreated_ldl": [5.0, 6.0, 8.0, 9.0, 4.0],
+        "max_off_treatment_ldl": [None, 6.0, 8.0, 9.5, 4.0],
+        "fh_carrier": [True, False, True, True, True],
     })
     rows = {r["ranking"]: r for r in model_eval.capacity_table(frame, 200, (1000,),
                                                               outcome="fh_carrier")}
-    assert rows["model"] == {"capacity_per_100k": 1000, "slots": 2, "ranking": "model",
-                             "referred": 2, "carriers_found": 1, "ppv": 0.5}
-    assert (rows["DLCN >= 6"]["referred"], rows["DLCN >= 6"]["carriers_found"]) == (1, 1)
-    assert (rows["LDL threshold"]["carriers_found"], rows["LDL threshold"]["ppv"]) == (2, 1.0)
-    assert (rows["Simon Broome"]["referred"], rows["Simon Broome"]["carriers_found"]) == (1, 0)
+    assert rows["the run's list"] == {"capacity_per_100k": 1000, "slots": 2,
+                                      "ranking": "the run's list", "referred": 2,
+                                      "carriers_found": 2, "ppv": 1.0}
+    assert (rows["model probability"]["carriers_found"], rows["model probability"]["ppv"]) == (
+        1, 0.5)
+    assert rows["DLCN points, then untreated LDL"]["carriers_found"] == 1
+    assert rows["highest LDL measured off treatment"]["carriers_found"] == 2
+    assert rows["untreated-LDL estimate"]["carriers_found"] == 2
+
+
+def test_calibration_error_worked_example():
+    """Equal-width bins of 0.1: [0.05, 0.05] observed 0/2 -> |0.05 - 0| = 0.05 for 2 people;
+    [0.95, 0.95] observed 1/2 -> |0.95 - 0.5| = 0.45 for 2 people: (2 x 0.05 + 2 x 0.45)/4
+    = 0.25."""
+    y = np.array([0, 0, 1, 0])
+    p = np.array([0.05, 0.05, 0.95, 0.95])
+    assert model_eval.calibration_error(y, p) == pytest.approx(0.25)
+    assert model_eval.calibration_error(np.array([0, 1]), np.array([0.0, 1.0])) == 0.0
 
 
 def test_shipped_card_markdown_matches_its_json():

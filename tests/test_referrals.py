@@ -11,11 +11,10 @@ from datetime import date
 import polars as pl
 import pytest
 
-from fh_screening.config import load_thresholds
-from fh_screening.criteria import threshold_params
 from fh_screening.i18n import Translator
 from fh_screening.privacy import attach_vault_read_only, load_key
 from fh_screening.referrals import with_reason_text
+from fh_screening.reports import output_params
 from fh_screening.store import connect, query_sql, run_sql
 from tests.conftest import RAISED_CLEARLY, RAISED_SLIGHTLY
 
@@ -102,8 +101,7 @@ def test_a_rise_in_priority_tier_re_refers(output_runs, tmp_path):
         con.execute("update referral_history set tier = 'standard' where person_id = ?",
                     [person])
         attach_vault_read_only(con, output_runs.ws.vault_path)
-        params = {**threshold_params(load_thresholds()), "run_id": "r3",
-                  "as_of": date(2026, 7, 31)}
+        params = output_params(con, "r3", date(2026, 7, 31))
         run_sql(con, "outputs/triage", params)
         listed = query_sql(con, "outputs/referral_list", params).pl()
     finally:
@@ -160,7 +158,7 @@ def test_model_scores_decide_and_rank_when_present(output_runs, tmp_path):
         referred = [p for p, r in mid if r]
         not_referred = [p for p, r in mid if not r]
         dropped, added = referred[1], not_referred[0]
-        ldl = {"feature": "mean_untreated_ldl", "value": 7.64, "odds_ratio": 77.1}
+        ldl = {"feature": "index_untreated_ldl", "value": 7.64, "odds_ratio": 77.1}
         chd = {"feature": "fdr_premature_chd", "value": 1.0, "odds_ratio": 3.2}
         rows = [(p, "midtjylland", 0.9 - i / 100, [ldl], "standard", True,
                  "test-1", as_of) for i, p in enumerate(referred) if p != dropped]
@@ -170,7 +168,7 @@ def test_model_scores_decide_and_rank_when_present(output_runs, tmp_path):
                         "model_reason_features, priority_tier, refer, model_version, as_of) "
                         "values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         attach_vault_read_only(con, output_runs.ws.vault_path)
-        params = {**threshold_params(load_thresholds()), "run_id": "m1", "as_of": as_of}
+        params = output_params(con, "m1", as_of)
         run_sql(con, "outputs/triage", params)
         listed = with_reason_text(query_sql(con, "outputs/referral_list", params).pl(),
                                   Translator("en")).filter(
@@ -184,7 +182,108 @@ def test_model_scores_decide_and_rank_when_present(output_runs, tmp_path):
     assert listed["reasons"][0].split("; ")[-2:] == [
         "risk model: a first-degree relative with premature coronary heart disease "
         "(raises the odds about 3-fold)",
-        "risk model: untreated LDL averages 7.6 mmol/L (raises the odds more than 50-fold)"]
+        "risk model: untreated LDL estimated at 7.6 mmol/L (raises the odds more than 50-fold)"]
     assert listed["reasons"][1].endswith(
-        "; risk model: untreated LDL averages 7.6 mmol/L (raises the odds more than 50-fold)")
+        "; risk model: untreated LDL estimated at 7.6 mmol/L (raises the odds more than 50-fold)")
     assert key.pseudonym(listed["cpr"][0].replace("-", "")) == added
+
+
+def _candidates(con, run_id: str, as_of: date, capacity: dict[str, int]) -> pl.DataFrame:
+    """The referral candidates of `run_id` with the clinics' capacities overridden."""
+    params = output_params(con, run_id, as_of)
+    con.execute("delete from clinic_capacity")
+    for clinic, n in sorted(capacity.items()):
+        con.execute("insert into clinic_capacity values (?, ?)", [clinic, n])
+    run_sql(con, "outputs/triage", params)
+    return query_sql(con, "outputs/referral_list", params).pl()
+
+
+def test_capacity_lists_the_top_ranks_and_the_rest_wait_ranked(output_runs, tmp_path):
+    """MID-LK1 may take 3 per run: ranks 1-3 are listed (and any urgent), the rest wait in
+    the backlog with their rank and since when."""
+    store = tmp_path / "store.duckdb"
+    shutil.copy(output_runs.ws.store_path, store)
+    con = connect(store)
+    try:
+        attach_vault_read_only(con, output_runs.ws.vault_path)
+        # run r1 again (its own history does not count against it), capacity 3
+        mid = _candidates(con, "r1", date(2026, 6, 30), {"MID-LK1": 3}).filter(
+            pl.col("lipid_clinic_id") == "MID-LK1")
+    finally:
+        con.close()
+    assert mid.height > 3
+    assert mid["rank"].to_list() == list(range(1, mid.height + 1))
+    urgent = mid["priority"] == "urgent"
+    assert mid["listed"].to_list() == [r <= 3 or u for r, u in
+                                        zip(mid["rank"], urgent, strict=True)]
+    assert set(mid.filter(~pl.col("listed"))["waiting_since"]) == {date(2026, 6, 30)}
+
+
+def test_later_runs_draw_from_the_backlog_first_within_a_tier(output_runs, tmp_path):
+    """The lowest-ranked standard referral of MID-LK1 has waited since May (a backlog row
+    of an earlier run): this run puts them first among the standard tier; the high tier
+    still comes before them."""
+    store = tmp_path / "store.duckdb"
+    shutil.copy(output_runs.ws.store_path, store)
+    con = connect(store)
+    try:
+        attach_vault_read_only(con, output_runs.ws.vault_path)
+        before = _candidates(con, "r1", date(2026, 6, 30), {}).filter(
+            pl.col("lipid_clinic_id") == "MID-LK1")
+        standard = before.filter(pl.col("priority") == "standard")
+        last = standard["person_id"][-1]
+        con.execute("insert into referral_backlog values (?, 'r0', 'MID-LK1', 'standard', 9, "
+                    "date '2026-05-31', date '2026-05-31')", [last])
+        after = _candidates(con, "r1", date(2026, 6, 30), {}).filter(
+            pl.col("lipid_clinic_id") == "MID-LK1")
+    finally:
+        con.close()
+    assert standard.height >= 2
+    first_standard = after.filter(pl.col("priority") == "standard").row(0, named=True)
+    assert first_standard["person_id"] == last
+    assert first_standard["waiting_since"] == date(2026, 5, 31)
+    high = after.filter(pl.col("priority").is_in(["urgent", "high"]))
+    assert high["rank"].max() < first_standard["rank"]
+    assert sorted(after["person_id"]) == sorted(before["person_id"])  # nobody lost
+
+
+def test_a_run_with_small_clinics_writes_the_backlog_and_the_next_run_draws_from_it(
+        tmp_path, monkeypatch):
+    """Every clinic takes 2 per run: each list holds 2 (plus any urgent), the others are in
+    referral_backlog and in a backlog file without CPR numbers; the summary gives listed
+    per 100,000 adults; the next run (same data, a later run id) lists the backlog's first
+    two per clinic, and nobody sent is sent again."""
+    from fh_screening import reports
+    from fh_screening.config import SAMPLES_DIR
+    from fh_screening.pipeline import run_screening
+    from fh_screening.store import Workspace
+
+    monkeypatch.setattr(reports, "load_clinics",
+                        lambda: {"default": {"capacity_per_run": 2}, "clinics": {}})
+    ws = Workspace(tmp_path / "home")
+    first = run_screening(ws, ["midtjylland"], extract_root=SAMPLES_DIR, run_id="c1")
+    second = run_screening(ws, ["midtjylland"], extract_root=SAMPLES_DIR, run_id="c2")
+    clinics = first["outputs"]["clinics"]
+    assert set(clinics) == {"MID-LK1", "MID-LK2"}
+    for clinic, c in clinics.items():
+        assert c["listed"] >= 2 and c["backlog"] > 0, clinic
+        assert c["listed_per_100k_adults"] == round(1e5 * c["listed"] / c["adults"], 1)
+    out = ws.output_dir / "c1" / "referrals"
+    backlog = pl.read_csv(out / "backlog" / "MID-LK1.csv")
+    assert backlog.height == clinics["MID-LK1"]["backlog"]
+    assert "cpr" not in backlog.columns
+    assert not re.search(r"\d{6}-?\d{4}", (out / "backlog" / "MID-LK1.csv").read_text())
+    con = connect(ws.store_path, read_only=True)
+    try:
+        waiting = con.execute("select person_id, backlog_rank from referral_backlog "
+                              "where run_id = 'c1' and lipid_clinic_id = 'MID-LK1' "
+                              "order by backlog_rank").fetchall()
+        sent_c2 = {p for (p,) in con.execute(
+            "select person_id from referral_history where run_id = 'c2'").fetchall()}
+        sent_c1 = {p for (p,) in con.execute(
+            "select person_id from referral_history where run_id = 'c1'").fetchall()}
+    finally:
+        con.close()
+    assert not sent_c1 & sent_c2
+    assert {p for p, _ in waiting[:2]} <= sent_c2
+    assert second["outputs"]["clinics"]["MID-LK1"]["backlog"] == len(waiting) - 2

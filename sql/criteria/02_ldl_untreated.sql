@@ -16,7 +16,7 @@
 -- Secondary causes per sample: the nearest TSH, albumin, ALP and bilirubin within
 -- $secondary_causes_window_days of the sample (ties: the value pointing to a cause), the
 -- sample's own triglycerides, and drugs that raise LDL (ldl_raising_drugs, from
--- config/codelists/) open on the sample day. A sample with a cause is set aside when the
+-- config/code_lists/) open on the sample day. A sample with a cause is set aside when the
 -- person has samples without one (03_index_ldl), so a treated hypothyroidism does not hide
 -- a later untreated LDL for good. Total cholesterol is not corrected for treatment: the
 -- rules that use it (Simon Broome, MEDPED) read untreated samples only.

@@ -5,7 +5,7 @@
 -- $secondary_causes_albumin_below), cholestasis (ALP above $secondary_causes_alp_above
 -- with bilirubin above $secondary_causes_bilirubin_above), very high triglycerides (above
 -- $secondary_causes_triglycerides_above on the sample) and drugs that raise LDL
--- (config/codelists/ldl_raising_drugs.csv). The values shown are the most abnormal among
+-- (config/code_lists/ldl_raising_drugs.csv). The values shown are the most abnormal among
 -- the samples. A person with samples without a cause has no exclusion: the cause shows as
 -- samples set aside (index_ldl.set_aside_samples) instead.
 -- Kept in the store as `secondary_causes` (merged by fh_screening/criteria.py).

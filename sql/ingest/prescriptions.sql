@@ -1,5 +1,5 @@
 -- Lipid-lowering prescriptions (ATC C10, DESIGN.md) and drugs that raise LDL (a possible
--- secondary cause: config/codelists/ldl_raising_drugs.csv), both in $accepted_atc_prefixes.
+-- secondary cause: config/code_lists/ldl_raising_drugs.csv), both in $accepted_atc_prefixes.
 -- Other drugs are quarantined, so a region that starts sending them is noticed. An empty
 -- end date means ongoing.
 create or replace temp table parsed as

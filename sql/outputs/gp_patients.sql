@@ -25,6 +25,17 @@ final as (
         f.index_treatment,
         f.index_treatment_reduction,
         round(f.index_untreated_ldl, 1) as untreated_ldl_estimate,
+        f.untreated_ldl_low,
+        f.untreated_ldl_high,
+        f.ldl_evidence,
+        f.off_treatment_samples,
+        f.on_treatment_samples,
+        f.observed_reduction,
+        f.nominal_reduction,
+        f.set_aside_samples,
+        f.set_aside_causes,
+        f.possible_homozygous,
+        f.max_measured_ldl,
         f.ldl_samples,
         f.age_at_index,
         f.age_band,
@@ -33,6 +44,9 @@ final as (
                         when 'young_adult' then $referral_young_adult_ldl_above
                         else $referral_adult_ldl_at_least end as ldl_threshold,
         f.age_band = 'adult' as ldl_threshold_inclusive,
+        case f.age_band when 'child' then $homozygous_child_ldl_above
+                        else $homozygous_adult_ldl_above end as ldl_threshold_homozygous,
+        $ldl_evidence_on_treatment_effect_fraction as effect_fraction,
         f.dlcn_points,
         f.dlcn_category,
         f.dlcn_points > $dlcn_refer_above as dlcn_met,
@@ -45,18 +59,24 @@ final as (
         f.low_albumin, f.min_albumin,
         f.cholestasis, f.max_alp, f.max_bilirubin,
         f.very_high_triglycerides, f.max_triglycerides,
+        f.ldl_raising_drug, f.ldl_raising_drugs,
         f.refer,
         f.priority_tier,
         f.fh_probability,
+        f.fh_probability_low,
+        f.fh_probability_high,
         f.model_reasons,
         list_filter([
             case when f.high_tsh then 'check_tsh' end,
             case when f.low_albumin then 'check_kidney' end,
             case when f.cholestasis then 'check_liver' end,
             case when f.very_high_triglycerides then 'check_triglycerides' end,
-            case when f.ldl_samples < 2 or not f.refer then 'repeat_lipids' end,
+            case when f.ldl_raising_drug then 'check_drugs' end,
+            case when f.refer and f.priority_tier = 'urgent' then 'refer_urgent' end,
+            case when (f.ldl_samples < 2 or not f.refer)
+                      and f.priority_tier is distinct from 'urgent' then 'repeat_lipids' end,
             case when f.refer and f.priority_tier = 'high' then 'refer' end,
-            case when f.refer and f.priority_tier is distinct from 'high' then 'consider_referral' end,
+            case when f.refer and f.priority_tier = 'standard' then 'consider_referral' end,
             case when f.refer then 'cascade' end
         ], lambda x: x is not null) as next_steps,
         f.person_id
@@ -66,5 +86,6 @@ final as (
 )
 select * from final
 order by gp_practice_id, case when refer then 0 else 1 end,
-         case priority_tier when 'high' then 0 when 'standard' then 1 else 2 end,
+         case priority_tier when 'urgent' then 0 when 'high' then 1 when 'standard' then 2
+                            else 3 end,
          fh_probability desc nulls last, untreated_ldl_estimate desc, person_id;
