@@ -21,8 +21,14 @@ from fh_screening.config import SAMPLES_DIR, ConfigError, list_regions
 from fh_screening.i18n import DEFAULT_LANGUAGE, languages
 from fh_screening.ingest import IngestError
 from fh_screening.model import MODELS_DIR, ModelError
-from fh_screening.privacy import PseudonymKeyError
-from fh_screening.store import DEFAULT_HOME, StoreBusy, Workspace
+from fh_screening.privacy import PseudonymKeyError, VaultError
+from fh_screening.store import (
+    DEFAULT_HOME,
+    NotADemoWorkspace,
+    StoreBusy,
+    Workspace,
+    mark_demo_workspace,
+)
 from fh_screening.training import TRAINING_PEOPLE_PER_REGION, TRAINING_SEED
 
 
@@ -62,6 +68,9 @@ def _print_summary(result: dict[str, Any], home: Path) -> None:
 
 def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(args.home)
+    if args.command == "demo":
+        # The one place a pseudonym key may be generated: a workspace of synthetic data.
+        mark_demo_workspace(Workspace(home))
     regions = sorted(args.regions or list_regions())
     as_of = date.fromisoformat(args.as_of) if args.as_of else None
     extract_root = Path(args.extract_root) if args.extract_root else None
@@ -226,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,
                              default=str))
     except (ConfigError, StoreBusy, FileNotFoundError, IngestError, PseudonymKeyError,
-            ModelError, AccountingError, ValueError) as exc:
+            ModelError, AccountingError, ValueError, VaultError, NotADemoWorkspace) as exc:
         print(f"fh-screening: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

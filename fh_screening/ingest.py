@@ -25,7 +25,7 @@ import duckdb
 from fh_screening.config import TABLES, RegionDialect, UnitRule, load_units
 from fh_screening.faults import checkpoint
 from fh_screening.privacy import PseudonymKey, add_identities, attach_vault, detach_vault
-from fh_screening.store import run_sql
+from fh_screening.store import _used_params, run_sql
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,34 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 # Snapshot tables: a newer file replaces the rows for the same key.
 SNAPSHOT_KEYS = {"patients": ("person_id",), "practices": ("region", "gp_practice_id")}
 CPR_COLUMNS = ("cpr", "relative_cpr")
+
+
+@dataclass(frozen=True)
+class EventKey:
+    """What makes two rows of an event table the same event (`key`), what the row says
+    about it (`values`), the field a repeat is reported under, and the key in words."""
+
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    field: str
+    text: str
+
+
+# Two rows with one key: a duplicate (same values), a conflict within one file, or a
+# correction by a later delivery (sql/ingest/repeats.sql). Relations check their own
+# repeats (sql/ingest/relations.sql); patients and practices are snapshots.
+EVENT_KEYS: dict[str, EventKey] = {
+    "lab_results": EventKey(("person_id", "sampled_at", "source_code"),
+                            ("source_value", "source_unit"), "source_value",
+                            "person, sample time and lab code"),
+    "prescriptions": EventKey(("person_id", "atc_code", "start_date"),
+                              ("strength_mg", "end_date"), "strength_mg",
+                              "person, drug and start date"),
+    "diagnoses": EventKey(("person_id", "icd10", "diagnosed_at"), (), "icd10",
+                          "person, diagnosis code and date"),
+    "genetic_tests": EventKey(("person_id", "tested_at"), ("result",), "result",
+                              "person and test date"),
+}
 ISO_DATE, ISO_TIMESTAMP = "%Y-%m-%d", "%Y-%m-%d %H:%M:%S"
 
 
@@ -68,6 +96,7 @@ class FileResult:
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
+    rows_superseded: int = 0  # stored rows this file corrected or (re-sent) replaced
     reasons: dict[str, int] = field(default_factory=dict)
     validation: dict | None = None
 
@@ -84,6 +113,7 @@ class IngestResult:
             "rows_read": sum(f.rows_read for f in self.files),
             "rows_accepted": sum(f.rows_accepted for f in self.files),
             "rows_quarantined": sum(f.rows_quarantined for f in self.files),
+            "rows_superseded": sum(f.rows_superseded for f in self.files),
         }
 
 
@@ -345,6 +375,86 @@ def _temp_object_kinds(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
 Validator = Callable[[duckdb.DuckDBPyConnection, str, str, int], dict]
 
 
+def _struct(alias: str, columns: tuple[str, ...] | list[str]) -> str:
+    """A struct of the columns (our own names) of `alias`, as an SQL expression."""
+    return "{" + ", ".join(f"'{c}': {alias}.{quote_ident(c)}" for c in columns) + "}"
+
+
+def _check_repeats(con: duckdb.DuckDBPyConnection, table: str, params: dict) -> None:
+    """View `checked`: `parsed` with the repeats of sql/ingest/repeats.sql (duplicates,
+    conflicts) as problems; `repeat_corrections`: stored rows this file corrects."""
+    ek = EVENT_KEYS[table]
+    values = _struct("p", ek.values) if ek.values else "true"
+    con.execute("create or replace temp view repeat_in as select _row, person_id, "
+                f"{_struct('p', ek.key)} as k, {values} as v "
+                "from parsed p where _problem is null")
+    stored_values = _struct("t", ek.values) if ek.values else "true"
+    con.execute("create or replace temp view repeat_stored_all as select source_file, "
+                f"row_number, person_id, region, {_struct('t', ek.key)} as k, "
+                f"{stored_values} as v from {table} t")
+    run_sql(con, "ingest/repeats", {**params, "repeat_field": ek.field,
+                                    "repeat_key_text": ek.text})
+    con.execute("create or replace temp view checked as select p.* replace "
+                "(coalesce(p._problem, r.problem) as _problem) "
+                "from parsed p left join repeat_problems r using (_row)")
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [c for (c,) in con.execute(
+        "select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'main' and table_name = ? order by column_index", [table]
+    ).fetchall()]
+
+
+def _run(con: duckdb.DuckDBPyConnection, statement: str, params: dict) -> int:
+    """Run one statement with the parameters it names; the rows it changed."""
+    changed = con.execute(statement, _used_params(statement, params)).fetchall()
+    return changed[0][0] if changed else 0
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, table: str, file_params: dict,
+               resent: str | None) -> int:
+    """In the file's transaction: move the stored rows this file replaces to
+    `superseded_rows` and delete them. `resent`: the checksum of the earlier version of
+    this same file, whose rows this version replaces (those it repeats unchanged are not
+    history). Returns the number of rows superseded."""
+    cols = [c for c in _table_columns(con, table) if c not in ("source_file", "row_number")]
+    as_json = f"to_json({_struct('o', cols)})::varchar"
+    superseded = 0
+    if resent is not None:
+        same = " and ".join(f"a.{quote_ident(c)} is not distinct from o.{quote_ident(c)}"
+                            for c in cols)
+        superseded += _run(
+            con, "insert into superseded_rows select $table_name, o.source_file, $resent, "
+            f"o.row_number, o.person_id, {as_json}, 'replaced: the file was delivered again "
+            "without this row, or with other values', $source_file, null, now()::timestamp "
+            f"from {table} o where o.source_file = $source_file "
+            f"and not exists (select 1 from accepted a where {same})",
+            {**file_params, "resent": resent})
+        _run(con, f"delete from {table} where source_file = $source_file", file_params)
+        _run(con, "delete from quarantine where source_file = $source_file "
+                  "and table_name = $table_name", file_params)
+        _run(con, "update ingested_files set superseded_by = $checksum where path = "
+                  "$source_file and table_name = $table_name and superseded_by is null",
+             file_params)
+    if table in EVENT_KEYS:
+        superseded += _run(
+            con, "insert into superseded_rows select $table_name, o.source_file, f.checksum, "
+            f"o.row_number, o.person_id, {as_json}, 'corrected by a later delivery', "
+            "$source_file, c._row, now()::timestamp "
+            f"from {table} o join repeat_corrections c "
+            "on c.source_file = o.source_file and c.row_number = o.row_number "
+            "left join ingested_files f on f.path = o.source_file "
+            "and f.table_name = $table_name and f.superseded_by is null", file_params)
+        con.execute(f"delete from {table} o where exists (select 1 from repeat_corrections c "
+                    "where c.source_file = o.source_file and c.row_number = o.row_number)")
+    if superseded:
+        # People's data changed without a row in a newer file (a withdrawn row): the next
+        # screening recomputes everyone rather than trust the incremental scope.
+        con.execute("delete from screening_state")
+    return superseded
+
+
 def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
                 key: PseudonymKey, *, today: date, vault_path: Path,
                 validator: Validator | None = None,
@@ -372,7 +482,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         date_format, ts_format, decimal_comma = ISO_DATE, ISO_TIMESTAMP, False
     raw_json = _create_stg_view(con, dialect, table, header, path)
     params = {
-        "region": dialect.name, "decimal_comma": decimal_comma, "date_format": date_format,
+        "region": dialect.name, "source_file": str(path),
+        "decimal_comma": decimal_comma, "date_format": date_format,
         "timestamp_format": ts_format, "icd10_style": dialect.icd10_style, "today": today,
         **key.sql_params(),
     }
@@ -383,6 +494,13 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         run_sql(con, "ingest/cpr_ids", params)  # one pseudonym per distinct CPR, not per row
     run_sql(con, f"ingest/{table}", params)
     parsed_cols = {d[0] for d in con.execute("select * from parsed limit 0").description}
+    # An event file delivered again under its path (new content) replaces that version.
+    resent = None
+    if table not in SNAPSHOT_KEYS:
+        earlier = con.execute("select checksum from ingested_files where path = ? and "
+                              "table_name = ? and superseded_by is null",
+                              [str(path), table]).fetchall()
+        resent = earlier[0][0] if earlier else None
 
     # Identities go to the vault first (a separate database; DuckDB commits one database
     # per transaction). An identity without store rows is harmless; the reverse is not.
@@ -399,7 +517,13 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         drop = ", ".join(c for c in ("_cpr", "_relative_cpr") if c in parsed_cols)
         con.execute(f"create or replace temp table parsed as select * exclude ({drop}) from parsed")
 
-    file_params = {"region": dialect.name, "source_file": str(path), "table_name": table}
+    if table in EVENT_KEYS:
+        _check_repeats(con, table, params)
+    else:
+        con.execute("create or replace temp view checked as select * from parsed")
+
+    file_params = {"region": dialect.name, "source_file": str(path), "table_name": table,
+                   "checksum": checksum}
     # The accepted rows exactly as they will be stored: what validation sees.
     # (Views take no parameters, so the file's identity comes from a one-row table.)
     con.execute("create or replace temp table ingest_file_meta as "
@@ -408,10 +532,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
     con.execute(
         "create or replace temp view accepted as select p.* exclude (_row, _pid, _problem), "
         "m.region, m.source_file, p._row as row_number "
-        "from parsed p, ingest_file_meta m where p._problem is null")
+        "from checked p, ingest_file_meta m where p._problem is null")
     counts = con.execute(
         "select count(*) filter (where _problem is null), "
-        "count(*) filter (where _problem is not null) from parsed").fetchall()[0]
+        "count(*) filter (where _problem is not null) from checked").fetchall()[0]
     if validator is not None:
         result.validation = validator(con, table, str(path), counts[0])
 
@@ -422,22 +546,24 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
             match = " and ".join(f"t.{k} = p.{k}" for k in keys if k != "region")
             region_match = " and t.region = $region" if "region" in keys else ""
             con.execute(
-                f"delete from {table} t where exists (select 1 from parsed p where "
+                f"delete from {table} t where exists (select 1 from checked p where "
                 f"p._problem is null and {match}){region_match}", {"region": dialect.name}
                 if region_match else None)
+        if resent is not None or table in EVENT_KEYS:
+            result.rows_superseded = _supersede(con, table, file_params, resent)
         con.execute(f"insert into {table} by name select * from accepted")
         # The source row as JSON is built for the quarantined rows only (joined by row).
         con.execute(
             "insert into quarantine select $source_file, $table_name, p._row, "
             f"p._problem.field, p._problem.reason, p._pid, {raw_json}, $region "
-            "from parsed p join raw_stage r using (_row) where p._problem is not null "
-            "order by p._row", file_params)
+            "from checked p join raw_stage r using (_row) where p._problem is not null "
+            "order by p._row", {k: v for k, v in file_params.items() if k != "checksum"})
         # A broken CSV line is kept for the quarantine, but without CPR numbers.
         con.execute(
             "insert into quarantine select $source_file, $table_name, _row, column_name, "
             "'malformed CSV line: ' || error_type || ' (' || error_message || ')', null, "
             "regexp_replace(csv_line, '[0-9]{6}-?[0-9]{4}', '<cpr>', 'g'), $region "
-            "from csv_rejects", file_params)
+            "from csv_rejects", {k: v for k, v in file_params.items() if k != "checksum"})
         rejects = con.execute("select count(*) from csv_rejects").fetchall()[0][0]
         result.rows_accepted = counts[0]
         result.rows_quarantined = counts[1] + rejects
@@ -447,7 +573,9 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
                 f"{path}: rows do not balance: read {result.rows_read}, accepted "
                 f"{result.rows_accepted}, quarantined {result.rows_quarantined}")
         con.execute(
-            "insert into ingested_files values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
+            "insert into ingested_files (checksum, path, region, table_name, rows_read, "
+            "rows_accepted, rows_quarantined, ingested_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
             [checksum, str(path), dialect.name, table, result.rows_read, result.rows_accepted,
              result.rows_quarantined])
         _check_unchanged(path, seen_file)
@@ -458,7 +586,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         raise
     checkpoint("ingest.after_commit")
     reasons = con.execute(
-        "select _problem.reason, count(*) from parsed where _problem is not null group by 1"
+        "select _problem.reason, count(*) from checked where _problem is not null group by 1"
     ).fetchall()
     result.reasons = dict(sorted(reasons))
     if rejects:

@@ -32,10 +32,11 @@ from fh_screening.ingest import ingest_region
 from fh_screening.lineage import build_lineage, config_hash
 from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
-from fh_screening.privacy import attach_vault_read_only, load_key
+from fh_screening.privacy import attach_vault_read_only
 from fh_screening.reports import write_reports
 from fh_screening.stages import stage
 from fh_screening.store import Workspace, connect
+from fh_screening.workspace_key import workspace_key
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -78,14 +79,14 @@ def ingest_step(ws: Workspace, region: str, extract_dir: Path | None = None, *,
                 progress: Progress | None = None) -> dict[str, Any]:
     """Ingest one region's new extract files; each file is validated before it commits."""
     dialect = load_region(region)
-    key = load_key(ws.key_path, create_demo_key=True)
-    if validate:
-        from fh_screening.validate import start_prewarm
-
-        start_prewarm()
     with stage("ingest"):
         con = connect(ws.store_path)
         try:
+            key = workspace_key(ws, con)  # the store's own key, or a clear refusal
+            if validate:
+                from fh_screening.validate import start_prewarm
+
+                start_prewarm()
             result = ingest_region(
                 con, dialect, extract_dir or default_extract_dir(region), key,
                 vault_path=ws.vault_path, today=today, progress=progress,
@@ -198,20 +199,63 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
             "exclusions": dict(exclusions), "model_version": loaded.version}
 
 
+class RunIdTaken(ValueError):
+    """A run id already names a run of other regions: reusing it would replace that run's
+    lists and referral history (issue 20)."""
+
+
+def run_owner(con, run_id: str) -> list[str] | None:
+    """The regions a run id belongs to (those its run was asked for), or None if new."""
+    rows = con.execute("select params from runs where run_id = ?", [run_id]).fetchall()
+    if not rows:
+        return None
+    params = json.loads(rows[0][0] or "{}")
+    return sorted(params.get("requested") or params.get("regions") or [])
+
+
+def check_run_scope(con, run_id: str, requested: list[str]) -> None:
+    """A run id belongs to one set of regions: a rerun for the same regions replaces its
+    outputs (runs are safe to repeat), a run of other regions is refused."""
+    owner = run_owner(con, run_id)
+    if owner is not None and owner != sorted(requested):
+        raise RunIdTaken(
+            f"run id {run_id!r} belongs to the run of {', '.join(owner)}; a run of "
+            f"{', '.join(sorted(requested))} under it would replace that run's lists and "
+            "referral history. Nothing was written: choose another --run-id")
+
+
+def check_run_id_free(ws: Workspace, run_id: str | None, requested: list[str]) -> None:
+    """`check_run_scope` before any work, when the run id is given and the store exists
+    (the output step checks again, in its transaction)."""
+    if run_id is None or not ws.store_path.exists():
+        return
+    con = connect(ws.store_path, read_only=True)
+    try:
+        check_run_scope(con, run_id, requested)
+    finally:
+        con.close()
+
+
 def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
-                summary: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+                summary: dict[str, Any], language: str = DEFAULT_LANGUAGE,
+                requested: list[str] | None = None) -> dict[str, Any]:
     """Write the run's lists and summary atomically and record the run. `language`: of
-    the GP reports and family letters (a catalogue in fh_screening/locales/)."""
+    the GP reports and family letters (a catalogue in fh_screening/locales/).
+    `requested`: the regions the run was asked for (default `regions`; a national run
+    whose regions partly failed screens fewer), which own the run id."""
     check_run_id(run_id)
     with stage("outputs"):
-        return _write_outputs(ws, run_id, as_of, regions, summary, language)
+        return _write_outputs(ws, run_id, as_of, regions, summary, language,
+                              sorted(requested or regions))
 
 
 def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
-                   summary: dict[str, Any], language: str) -> dict[str, Any]:
+                   summary: dict[str, Any], language: str,
+                   requested: list[str]) -> dict[str, Any]:
     version = code_version()
     con = connect(ws.store_path)
     try:
+        check_run_scope(con, run_id, requested)
         attach_vault_read_only(con, ws.vault_path)
         con.execute("begin transaction")
         try:
@@ -236,7 +280,8 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
             con.execute(
                 "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?)",
                 [run_id, "national" if len(regions) > 1 else regions[0], as_of,
-                 json.dumps({"regions": regions}), version, summary.get("model_version"),
+                 json.dumps({"regions": regions, "requested": requested}), version,
+                 summary.get("model_version"),
                  json.dumps(outputs, sort_keys=True), datetime.now(), datetime.now(),
                  str(ws.output_dir / run_id), json.dumps(lineage, sort_keys=True)])
             con.execute("commit")
@@ -257,6 +302,7 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
         check_region_name(region)
     if run_id is not None:
         check_run_id(run_id)
+    check_run_id_free(ws, run_id, regions)  # before any work: a run id owns its regions
     catalogue(language)  # an unknown language fails before any work is done
     load_model_ref(model)  # and so does a missing or incompatible model
     ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,

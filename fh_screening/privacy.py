@@ -17,7 +17,9 @@ import hmac
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 KEY_ENV = "FH_PSEUDONYM_KEY"
 _BLOCK = 64  # SHA-256 block size, RFC 2104
+KEY_CHECK_TEXT = b"fh-screening pseudonym key check v1"
 
 
 # Every pseudonym is at least 2^62 (bit 62 set, see PseudonymKey.pseudonym).
@@ -36,6 +39,17 @@ class PseudonymKeyError(RuntimeError):
     """The pseudonym key is missing or malformed."""
 
 
+class VaultError(RuntimeError):
+    """The identity vault is missing, unreadable or does not belong to the store."""
+
+
+def vault_unreadable(vault_path: Path, exc: BaseException) -> VaultError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return VaultError(
+        f"the identity vault {vault_path} cannot be read ({first[:200]}): restore the "
+        "vault/ folder from the workspace's backup; nothing was changed")
+
+
 class PseudonymCollision(RuntimeError):
     """Two different CPR numbers have the same pseudonym under this key (62 bits: about
     4 chances in a million for 6 million people). Merging them would mix two patients'
@@ -44,9 +58,11 @@ class PseudonymCollision(RuntimeError):
 
 @dataclass(frozen=True, repr=False)
 class PseudonymKey:
-    """A 32-byte HMAC key. repr() never shows it, so it cannot leak into logs."""
+    """A 32-byte HMAC key. repr() never shows it, so it cannot leak into logs.
+    `origin` says where it came from (for messages; never the key itself)."""
 
     key: bytes
+    origin: str = field(default="", compare=False)
 
     def __repr__(self) -> str:
         return "PseudonymKey(<hidden>)"
@@ -74,6 +90,17 @@ class PseudonymKey:
         mac = hmac.new(self.key, digits.encode(), hashlib.sha256).digest()
         return (int.from_bytes(mac[:8], "big") >> 2) | PSEUDONYM_FLOOR
 
+    def fingerprint(self) -> str:
+        """What the store records to recognise its key again: an HMAC of a fixed text, so
+        it says nothing about the key (or any pseudonym) but differs for every other key."""
+        return hmac.new(self.key, KEY_CHECK_TEXT, hashlib.sha256).hexdigest()[:32]
+
+
+def key_help(key_file: Path) -> str:
+    """How an operator supplies the key (every key error ends with it)."""
+    return (f"set ${KEY_ENV} to the workspace's key (64 hex characters) or put it in "
+            f"{key_file} (mode 0600); docs/operations.md, 'The pseudonym key'")
+
 
 def _parse_key(text: str, origin: str) -> PseudonymKey:
     try:
@@ -82,7 +109,7 @@ def _parse_key(text: str, origin: str) -> PseudonymKey:
         raise PseudonymKeyError(f"pseudonym key from {origin} is not hex") from exc
     if len(key) != 32:
         raise PseudonymKeyError(f"pseudonym key from {origin} must be 32 bytes (64 hex characters)")
-    return PseudonymKey(key)
+    return PseudonymKey(key, origin)
 
 
 def load_key(key_file: Path, *, create_demo_key: bool = False) -> PseudonymKey:
@@ -97,9 +124,7 @@ def load_key(key_file: Path, *, create_demo_key: bool = False) -> PseudonymKey:
     if key_file.exists():
         return _parse_key(key_file.read_text(), str(key_file))
     if not create_demo_key:
-        raise PseudonymKeyError(
-            f"no pseudonym key: set ${KEY_ENV} (64 hex characters) or provide {key_file}"
-        )
+        raise PseudonymKeyError(f"no pseudonym key: {key_help(key_file)}")
     key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -156,8 +181,31 @@ def add_identities(con: duckdb.DuckDBPyConnection, pairs: str) -> None:
 def attach_vault_read_only(con: duckdb.DuckDBPyConnection, vault_path: Path) -> None:
     """Attach the vault for re-identification; it must exist (made by ingest)."""
     if not vault_path.exists():
-        raise FileNotFoundError(f"identity vault not found: {vault_path} (ingest first)")
+        raise VaultError(f"the identity vault {vault_path} is missing: restore the vault/ "
+                         "folder from the workspace's backup (or ingest first, in a new "
+                         "workspace)")
     con.execute(f"attach '{_sql_path(vault_path)}' as {VAULT_ALIAS} (read_only)")
+
+
+@contextmanager
+def open_vault(vault_path: Path, *, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection of its own (a separate in-memory DuckDB, not the store's) with the
+    vault attached as `vault`. CPR numbers read here never enter the store connection's
+    buffer pool, whose freed pages DuckDB can write into the store file unzeroed
+    (docs/robustness.md, "CPR numbers and the store file")."""
+    con = duckdb.connect()
+    try:
+        try:
+            if read_only:
+                attach_vault_read_only(con, vault_path)
+            else:
+                attach_vault(con, vault_path)
+            con.execute("select count(*) from vault.identity limit 0").fetchall()
+        except duckdb.Error as exc:
+            raise vault_unreadable(vault_path, exc) from exc
+        yield con
+    finally:
+        con.close()
 
 
 def detach_vault(con: duckdb.DuckDBPyConnection) -> None:

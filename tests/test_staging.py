@@ -165,7 +165,7 @@ def test_every_stored_table_the_ingest_reads_is_in_the_seed():
     code = "\n".join(p.read_text() for p in [*sorted((SQL_DIR / "ingest").glob("*.sql")),
                                              PROJECT_ROOT / "fh_screening" / "ingest.py"])
     reads = [(m.group(1), code[m.end():m.end() + 120])
-             for m in re.finditer(r"\b(?:from|join)\s+(\w+)", code, re.I)
+             for m in re.finditer(r"\b(?<!delete )(?:from|join)\s+(\w+)", code, re.I)
              if m.group(1) in stored]
     read = {t for t, _ in reads}
     assert read and read <= set(staging.LOOKUPS), read - set(staging.LOOKUPS)

@@ -29,10 +29,11 @@ shaped as (
     from typed
 ),
 -- Links already stored, from any region (families cross regions; a link sent by two
--- regions is one link), only for the people of this file.
+-- regions is one link), only for the people of this file; not those of an earlier
+-- version of this same file, which this delivery replaces (ingest.py).
 stored as (
     select person_id, relative_id, relation from relations
-    where person_id in (select person_id from typed)
+    where person_id in (select person_id from typed) and source_file <> $source_file
 )
 -- Parent links must not form a cycle (nobody is their own ancestor). A parent is born
 -- before their child, so along parent -> child links birth dates only increase and no

@@ -183,3 +183,35 @@ create table if not exists person_facts (
     tc_child         double,
     known_fh         boolean
 );
+
+-- The pseudonym key this store was built with, as a fingerprint (HMAC-SHA256 of a fixed
+-- text under the key: it identifies the key without revealing it or any pseudonym). A run
+-- under any other key is refused (fh_screening/workspace_key.py). Stores made before this
+-- gain the table and record their key at the next ingest, once the vault confirms it.
+create table if not exists key_check (
+    fingerprint      varchar   not null,
+    recorded_at      timestamp not null
+);
+
+-- Rows a later delivery replaced (issue 20, "corrections are data"): a stored event row
+-- whose key (same person, time and code; fh_screening/ingest.py EVENT_KEYS) a later file
+-- gave other values, or a row of a file delivered again (same path, new content) that
+-- the new version no longer has. The row as it was stored (pseudonymised, as JSON), its
+-- file and the version of that file (checksum), and what replaced it.
+create table if not exists superseded_rows (
+    table_name         varchar   not null,
+    source_file        varchar   not null,
+    file_checksum      varchar,
+    row_number         bigint    not null,
+    person_id          bigint,
+    stored_row         varchar   not null,
+    reason             varchar   not null,
+    superseded_by_file varchar   not null,
+    superseded_by_row  bigint,
+    superseded_at      timestamp not null
+);
+
+-- A file delivered again under the same path replaces its earlier version (event tables):
+-- the earlier version's record is kept, marked with the checksum that replaced it.
+-- Stores made before this gain the column (every earlier version counts as current).
+alter table ingested_files add column if not exists superseded_by varchar;
