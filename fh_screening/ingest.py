@@ -328,6 +328,31 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str
     return header, rows
 
 
+# Canonical columns holding a point in time: a timestamp (to the second) or a date.
+TIMESTAMP_COLUMNS = {"sampled_at"}
+DATE_COLUMNS = {"birth_date", "deceased_date", "start_date", "end_date", "diagnosed_at",
+                "tested_at"}
+# Typed Parquet times are local Danish time unless they carry a time zone (UTC-adjusted
+# Parquet timestamps), which is converted to it.
+LOCAL_TIME_ZONE = "Europe/Copenhagen"
+
+
+def _as_text(column: str, source_type: str, canonical: str) -> str:
+    """A source column as the text the parse SQL reads. A typed Parquet value is taken as
+    what it is: a timestamp of any precision (s, ms, us, ns), with a time zone (converted
+    to Europe/Copenhagen) or without, or a date, becomes the ISO text the Parquet dialect
+    parses (a timestamp to the second; a date column keeps the date only); decimals and
+    other numbers become their plain decimal text. Text stays text."""
+    kind = source_type.upper()
+    if canonical in TIMESTAMP_COLUMNS | DATE_COLUMNS and (
+            kind.startswith("TIMESTAMP") or kind == "DATE"):
+        local = (f"timezone('{LOCAL_TIME_ZONE}', {column})" if "TIME ZONE" in kind
+                 else f"cast({column} as timestamp)")
+        fmt = ISO_DATE if canonical in DATE_COLUMNS else ISO_TIMESTAMP
+        return f"strftime({local}, '{fmt}')"
+    return f"cast({column} as varchar)"
+
+
 def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str,
                      header: list[str], path: Path) -> str:
     """View `stg`: canonical names, text values and `_row`; view `stg_cprs`: every CPR
@@ -347,10 +372,12 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
             f"{table}, but the file has {', '.join(header)}; check config/regions/"
             f"{dialect.name}.toml"
         )
+    types = {name: kind for name, kind, *_ in con.execute("describe raw_stage").fetchall()}
     select = []
     for canonical in SOURCE_COLUMNS[table]:
         source = mapping.get(canonical)
-        value = f"cast({quote_ident(source)} as varchar)" if source in header else "null"
+        value = (_as_text(quote_ident(source), types.get(source, "VARCHAR"), canonical)
+                 if source in header else "null")
         select.append(f"{value}::varchar as {canonical}")
     select.append("_row")
     con.execute(f"create or replace temp view stg as select {', '.join(select)} from raw_stage")

@@ -60,11 +60,16 @@ create or replace temp macro parse_number(txt, decimal_comma) as
                  then cast(trim(txt) as double) end
     end);
 
+-- Dates and times from text, by the dialect's format. A year before 1900 is no date:
+-- strptime reads a two-digit year ("17-07-23") under %Y as the year 0023, which turned a
+-- statin start into a 2,000-year treatment and an LDL of 4.5 into a false referral.
+create or replace temp macro from_1900(x) as case when year(x) >= 1900 then x end;
+
 create or replace temp macro parse_date(txt, fmt) as
-    cast(try_strptime(nullif(trim(txt), ''), fmt) as date);
+    from_1900(cast(try_strptime(nullif(trim(txt), ''), fmt) as date));
 
 create or replace temp macro parse_timestamp(txt, fmt) as
-    try_strptime(nullif(trim(txt), ''), fmt);
+    from_1900(try_strptime(nullif(trim(txt), ''), fmt));
 
 -- ICD-10 codes to the dotted form ("E78.0"). LPR style prefixes a 'D' and drops the dot
 -- ("DE780"). NULL when the code is not shaped like ICD-10.

@@ -357,6 +357,32 @@ def build_kinds() -> list[Kind]:
         Kind("unknown_relation_code", "syddanmark", "'moster' (aunt), not in the vocabulary",
              {"slaegtskab.csv": syd_plus("slaegtskab.csv", f"{MAN};{WOMAN};moster")},
              quarantined=(Quarantined("slaegtskab.csv", 4, "relation", "unknown relation code"),)),
+        # --- issue 20: typed inputs, read as typed -----------------------------------------
+        Kind("parquet_timestamp_ms", "midtjylland",
+             "sample times as millisecond Parquet timestamps (.123 s): read to the second",
+             {"lab_results.parquet": _parquet_bytes(mid_labs.with_columns(
+                 (pl.col("collected_at") + pl.duration(milliseconds=123))
+                 .dt.cast_time_unit("ms")))}),
+        Kind("parquet_timestamp_ns", "midtjylland",
+             "sample times as nanosecond Parquet timestamps (.456789 s): read to the second",
+             {"lab_results.parquet": _parquet_bytes(mid_labs.with_columns(
+                 pl.col("collected_at").dt.cast_time_unit("ns")
+                  + pl.duration(microseconds=456789)))}),
+        Kind("parquet_timestamp_utc", "midtjylland",
+             "sample times in UTC (a time-zone Parquet timestamp): converted to Danish time",
+             {"lab_results.parquet": _parquet_bytes(mid_labs.with_columns(
+                 (pl.col("collected_at") - pl.duration(hours=1))  # winter: UTC+1
+                 .dt.replace_time_zone("UTC")))}),
+        Kind("parquet_date_as_timestamp", "midtjylland",
+             "a prescription start date sent as a midnight timestamp: read as that date",
+             {"medications.parquet": _parquet_bytes(mid_base()["medications.parquet"]
+                                                    .with_columns(pl.col("start_date")
+                                                                  .cast(pl.Datetime("us"))))}),
+        Kind("two_digit_year", "syddanmark",
+             "a statin start '17-07-23' (two-digit year) where dd-mm-yyyy is sent: never year 23",
+             {"recepter.csv": syd_plus("recepter.csv", f"{WOMAN};C10AA07;10;17-07-23;")},
+             quarantined=(Quarantined("recepter.csv", 2, "start_date",
+                                      "not a date in the format %d-%m-%Y"),)),
     ]
     names = [k.name for k in kinds]
     assert len(names) == len(set(names)), "kind names must be unique"
