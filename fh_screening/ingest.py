@@ -24,6 +24,7 @@ import duckdb
 
 from fh_screening.config import TABLES, RegionDialect, UnitRule, load_units
 from fh_screening.faults import checkpoint
+from fh_screening.plausibility import Plausibility, load_plausibility
 from fh_screening.privacy import PseudonymKey, add_identities, attach_vault, detach_vault
 from fh_screening.store import _used_params, run_sql
 
@@ -161,8 +162,12 @@ def quote_ident(name: str) -> str:
 
 
 def _load_lookups(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
-                  units: dict[str, UnitRule]) -> None:
+                  units: dict[str, UnitRule], limits: Plausibility) -> None:
     """The region's code and value maps as temp tables the parse SQL joins."""
+    con.execute("create or replace temp table strength_range "
+                "(atc_prefix varchar, min_mg double, max_mg double, label varchar)")
+    con.executemany("insert into strength_range values (?, ?, ?, ?)",
+                    [(r.atc_prefix, r.min_mg, r.max_mg, r.label()) for r in limits.strengths])
     con.execute("create or replace temp table lab_code_map (source_code varchar, analyte varchar)")
     con.executemany("insert into lab_code_map values (?, ?)", sorted(dialect.lab_codes.items()))
     con.execute(
@@ -426,6 +431,80 @@ def _check_repeats(con: duckdb.DuckDBPyConnection, table: str, params: dict) -> 
                 "from parsed p left join repeat_problems r using (_row)")
 
 
+def _refuse_systematic(con: duckdb.DuckDBPyConnection, path: Path, rows: int,
+                       limits: Plausibility, date_format: str, ts_format: str,
+                       dialect: RegionDialect) -> None:
+    """Refuse the file whole (IngestError) when one check quarantines more than the
+    configured share of its rows: a systematic export error. Accepting the rows that
+    happen to pass would store wrong data (day and month swapped: every day up to the 12th
+    still makes a date). Duplicates do not count (an overlap is handled row by row)."""
+    if rows < limits.refuse_min_rows:
+        return
+    top = con.execute(
+        "select _problem.field, _problem.reason, count(*) from checked "
+        "where _problem is not null and _problem.reason <> 'duplicate of an earlier row' "
+        "group by all order by 3 desc, 1, 2 limit 1").fetchall()
+    if not top or top[0][2] <= limits.refuse_share_above * rows:
+        return
+    field_name, reason, n = top[0]
+    cause = _likely_cause(con, field_name, reason, date_format, ts_format, dialect)
+    raise IngestError(
+        f"{path}: {n} of {rows} rows ({100 * n / rows:.0f} %) fail one check ({field_name}: "
+        f"{reason}), so the file is refused whole and nothing of it was stored. Likely "
+        f"cause: {cause}. Fix the export (or the dialect, config/regions/{dialect.name}.toml) "
+        "and deliver it again")
+
+
+def _swap_day_month(fmt: str) -> str:
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def _likely_cause(con: duckdb.DuckDBPyConnection, field_name: str, reason: str,
+                  date_format: str, ts_format: str, dialect: RegionDialect) -> str:
+    """The likeliest systematic cause of one failing check, in words (dates are tried
+    under the usual mistakes; no value is shown, so none can identify anyone)."""
+    if reason.startswith(("not a date in the format", "not a timestamp in the format")) and (
+            field_name in TIMESTAMP_COLUMNS | DATE_COLUMNS):
+        fmt = ts_format if field_name in TIMESTAMP_COLUMNS else date_format
+        tries = {
+            "day and month are swapped": _swap_day_month(fmt),
+            "the years have two digits": fmt.replace("%Y", "%y"),
+            "the times have seconds": fmt + ":%S" if fmt.endswith("%M") else fmt,
+        }
+        counts = con.execute(
+            "select count(*), " + ", ".join(
+                f"count(*) filter (where try_strptime(trim(v), $f{i}) is not null)"
+                for i in range(len(tries)))
+            + ", count(*) filter (where try_cast(trim(v) as timestamptz) is not null) "
+            f"from (select s.{quote_ident(field_name)} as v from stg s join checked c "
+            "using (_row) where c._problem.reason = $reason)",
+            {"reason": reason, **{f"f{i}": f for i, f in enumerate(tries.values())}}
+        ).fetchall()[0]
+        total, *parsed, iso = counts
+        for why, hits in zip(tries, parsed, strict=True):
+            if hits > total / 2 and tries[why] != fmt:
+                return f"{why} (they parse as {tries[why]}, the dialect says {fmt})"
+        if iso > total / 2:
+            return (f"the values are ISO timestamps (with seconds, a 'T' or a time zone), "
+                    f"not the dialect's {fmt}")
+        return f"the dates are not in the dialect's format {fmt}"
+    causes = [
+        ("unit ", "the unit column holds a unit config/units.toml does not accept (a typo, "
+                  "or a new unit)"),
+        ("not a number", f"the numbers do not use the dialect's decimal separator "
+                         f"('{dialect.decimal}')"),
+        ("unknown lab code", "the lab codes are not in the dialect's [lab_codes] (a new code "
+                             "system?)"),
+        ("person not in the patients extract", "the patients file is missing or belongs to "
+                                               "another extract"),
+        ("outside the plausible range", "the values are in another unit than their unit "
+                                        "column says (mg/dL labelled mmol/L?)"),
+        ("not a CPR number", "the CPR column is not the one the dialect names"),
+    ]
+    return next((why for start, why in causes if reason.startswith(start) or start in reason),
+                "a systematic error in the export")
+
+
 def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [c for (c,) in con.execute(
         "select column_name from duckdb_columns() where database_name = current_database() "
@@ -485,13 +564,15 @@ def _supersede(con: duckdb.DuckDBPyConnection, table: str, file_params: dict,
 def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
                 key: PseudonymKey, *, today: date, vault_path: Path,
                 validator: Validator | None = None,
-                hashed: Future[Fingerprint] | None = None) -> FileResult:
+                hashed: Future[Fingerprint] | None = None,
+                limits: Plausibility | None = None) -> FileResult:
     """Ingest one file, or skip it when its checksum was ingested before.
 
     `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
     before anything is committed and raises to stop the file (and the region's run); its
     report is kept. `hashed`: the file's fingerprint being computed ahead (else here).
     """
+    limits = limits or load_plausibility()
     seen_file = hashed.result() if hashed is not None else fingerprint(path)
     checksum = seen_file.checksum
     result = FileResult(path=str(path), table=table, checksum=checksum)
@@ -512,6 +593,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         "region": dialect.name, "source_file": str(path),
         "decimal_comma": decimal_comma, "date_format": date_format,
         "timestamp_format": ts_format, "icd10_style": dialect.icd10_style, "today": today,
+        "max_age_years": limits.max_age_years,
         **key.sql_params(),
     }
     # `parsed` is a table for most files and a view for lab files (sql/ingest/README.md).
@@ -529,6 +611,13 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
                               [str(path), table]).fetchall()
         resent = earlier[0][0] if earlier else None
 
+    if table in EVENT_KEYS:
+        _check_repeats(con, table, params)
+    else:
+        con.execute("create or replace temp view checked as select * from parsed")
+    # A file most of whose rows fail one check is refused whole (before any identity).
+    _refuse_systematic(con, path, rows_in_file, limits, date_format, ts_format, dialect)
+
     # Identities go to the vault first (a separate database; DuckDB commits one database
     # per transaction). An identity without store rows is harmless; the reverse is not.
     if parsed_cols & {"_cpr", "_relative_cpr"}:
@@ -543,10 +632,6 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         checkpoint("ingest.vault_written")
         drop = ", ".join(c for c in ("_cpr", "_relative_cpr") if c in parsed_cols)
         con.execute(f"create or replace temp table parsed as select * exclude ({drop}) from parsed")
-
-    if table in EVENT_KEYS:
-        _check_repeats(con, table, params)
-    else:
         con.execute("create or replace temp view checked as select * from parsed")
 
     file_params = {"region": dialect.name, "source_file": str(path), "table_name": table,
@@ -645,7 +730,8 @@ def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extrac
                   progress: Callable[[str], None] | None = None,
                   validator: Validator | None = None) -> IngestResult:
     """Ingest every new file of one region's extract folder."""
-    _load_lookups(con, dialect, load_units())
+    limits = load_plausibility()
+    _load_lookups(con, dialect, load_units(), limits)
     con.execute("drop table if exists cpr_ids")  # a cache of this region's CPR fields
     result = IngestResult(region=dialect.name)
     files = region_files(dialect, extract_dir)
@@ -655,7 +741,8 @@ def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extrac
     try:
         for i, ((table, path), ahead) in enumerate(zip(files, hashed, strict=True), 1):
             fr = ingest_file(con, dialect, table, path, key, today=today,
-                             vault_path=vault_path, validator=validator, hashed=ahead)
+                             vault_path=vault_path, validator=validator, hashed=ahead,
+                             limits=limits)
             result.files.append(fr)
             _report(dialect, i, len(files), path, fr, progress)
     finally:  # a failed file stops the region: no more hashing

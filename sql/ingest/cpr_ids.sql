@@ -1,6 +1,6 @@
 -- Every distinct CPR field met so far in this region's files (view `stg_cprs`: the
 -- `cpr` column, and `relative_cpr` for relations): its digits, why it cannot be accepted
--- (NULL when it can), its pseudonym and the birth date it encodes. An empty or missing
+-- (NULL when it can), its pseudonym and the birth date and sex it encodes. An empty or missing
 -- field is ''. The table files join this instead of hashing every row: a national lab
 -- file holds each person about ten times, the same people are in the patients, lab and
 -- family files, and the keyed HMAC (two SHA-256) is the most expensive expression of the
@@ -11,7 +11,8 @@ create temp table if not exists cpr_ids (
     digits     varchar,
     problem    varchar,
     person_id  bigint,
-    birth_date date
+    birth_date date,
+    sex        varchar
 );
 
 insert into cpr_ids
@@ -25,5 +26,6 @@ select
     cpr_digits(raw) as digits,
     cpr_problem(raw) as problem,
     case when cpr_problem(raw) is null then pseudonym(cpr_digits(raw), $ipad, $opad) end as person_id,
-    case when cpr_problem(raw) is null then cpr_birth_date(cpr_digits(raw)) end as birth_date
+    case when cpr_problem(raw) is null then cpr_birth_date(cpr_digits(raw)) end as birth_date,
+    case when cpr_problem(raw) is null then cpr_sex(cpr_digits(raw)) end as sex
 from fields;

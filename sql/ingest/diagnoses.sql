@@ -20,6 +20,7 @@ select
             then {'field': 'diagnosed_at', 'reason': 'not a date in the format ' || $date_format}
         when t.diagnosed_at > $today then {'field': 'diagnosed_at', 'reason': 'date in the future'}
         when t.diagnosed_at < p.birth_date then {'field': 'diagnosed_at', 'reason': 'date before birth'}
+        when t.diagnosed_at > p.deceased_date then {'field': 'diagnosed_at', 'reason': 'date after death'}
     end as _problem
 from typed t
 left join patients p on p.person_id = t.person_id;

@@ -165,6 +165,7 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
 
 
 LAB = "laboratoriesvar.csv"
+LAB_HEADER = "cpr;proevetidspunkt;analysekode;resultat;enhed\n"
 NAN = "not a number"
 NOT_CPR = "not a CPR number (expected DDMMYY-SSSS)"
 CYCLE = ("relation cycle: the parent is not born before the child "
@@ -383,6 +384,47 @@ def build_kinds() -> list[Kind]:
              {"recepter.csv": syd_plus("recepter.csv", f"{WOMAN};C10AA07;10;17-07-23;")},
              quarantined=(Quarantined("recepter.csv", 2, "start_date",
                                       "not a date in the format %d-%m-%Y"),)),
+        # --- issue 20: plausibility --------------------------------------------------------
+        Kind("death_in_future", "syddanmark", "a death date in 2031",
+             {"personer.csv": syd_plus("personer.csv", "050505-5556;SYD0001;01-01-2031")},
+             quarantined=(Quarantined("personer.csv", 6, "deceased_date",
+                                      "death date in the future"),)),
+        Kind("living_aged_131", "syddanmark", "a living patient born in 1895 (aged 131)",
+             {"personer.csv": syd_plus("personer.csv", "010195-5123;SYD0001;")},
+             quarantined=(Quarantined("personer.csv", 6, "cpr",
+                                      "age above 120 years and not dead"),)),
+        Kind("mother_who_is_a_man", "syddanmark", "a mother whose CPR number is a man's",
+             {"slaegtskab.csv": syd_plus("slaegtskab.csv", f"{CHILD};{MAN};mor")},
+             quarantined=(Quarantined("slaegtskab.csv", 4, "relation",
+                                      "a mother whose CPR number is a man's"),)),
+        Kind("second_mother", "syddanmark",
+             "a later family file giving a child a second mother",
+             {"slaegtskab_2.csv": latin1(f"cpr;slaegtning_cpr;relation\n{CHILD};{GRANDMA};mor\n")},
+             quarantined=(Quarantined("slaegtskab_2.csv", 1, "relative_cpr",
+                                      "a second mother: another is already stored"),)),
+        Kind("statin_40000_mg", "syddanmark", "rosuvastatin 40,000 mg",
+             {"recepter.csv": syd_plus("recepter.csv", f"{WOMAN};C10AA07;40000;01-05-2024;")},
+             quarantined=(Quarantined("recepter.csv", 2, "strength_mg",
+                                      "strength outside the plausible range 5-40 mg for "
+                                      "rosuvastatin"),)),
+        Kind("prescription_after_death", "syddanmark", "a statin started after death",
+             {"recepter.csv": syd_plus("recepter.csv", f"{LATE};C10AA05;20;01-01-2024;")},
+             quarantined=(Quarantined("recepter.csv", 2, "start_date", "date after death"),)),
+        Kind("day_month_swapped", "syddanmark",
+             "a lab file with day and month swapped (mm-dd-yyyy): refused whole, not the "
+             "rows that still make a date",
+             {"laboratoriesvar_2.csv": latin1(LAB_HEADER + "".join(
+                 f"{WOMAN};03-{day:02d}-2024 09:00;NPU01568;{day // 10},{day % 10};mmol/L\n"
+                 for day in range(3, 29)))},
+             refused=r"fail one check.*day and month are swapped",
+             refused_file="laboratoriesvar_2.csv"),
+        Kind("two_digit_years_file", "syddanmark",
+             "a lab file with two-digit years (dd-mm-yy): refused whole, naming the cause",
+             {"laboratoriesvar_2.csv": latin1(LAB_HEADER + "".join(
+                 f"{WOMAN};{day:02d}-04-24 09:00;NPU01568;{day // 10},{day % 10};mmol/L\n"
+                 for day in range(3, 29)))},
+             refused=r"26 of 26 rows.*the years have two digits",
+             refused_file="laboratoriesvar_2.csv"),
     ]
     names = [k.name for k in kinds]
     assert len(names) == len(set(names)), "kind names must be unique"
