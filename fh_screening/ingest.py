@@ -25,7 +25,13 @@ import duckdb
 from fh_screening.config import TABLES, RegionDialect, UnitRule, load_units
 from fh_screening.faults import checkpoint
 from fh_screening.plausibility import Plausibility, load_plausibility
-from fh_screening.privacy import PseudonymKey, add_identities, attach_vault, detach_vault
+from fh_screening.privacy import (
+    PseudonymKey,
+    add_identities,
+    attach_vault,
+    detach_vault,
+    redact_cpr,
+)
 from fh_screening.store import _used_params, run_sql
 
 log = logging.getLogger(__name__)
@@ -154,6 +160,11 @@ def _check_unchanged(path: Path, seen: Fingerprint) -> None:
 # hashlib releases the GIL, so this overlaps Great Expectations' import and the first
 # files' ingest instead of preceding each file.
 HASH_THREADS = 2
+
+
+def _sql_text(text: str) -> str:
+    """A name from a dialect file as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def quote_ident(name: str) -> str:
@@ -361,9 +372,9 @@ def _as_text(column: str, source_type: str, canonical: str) -> str:
 def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str,
                      header: list[str], path: Path) -> str:
     """View `stg`: canonical names, text values and `_row`; view `stg_cprs`: every CPR
-    field. Returns the SQL expression of a staged row as JSON without its CPR columns
-    (over `raw_stage`), which only quarantined rows need: building it for every row of a
-    national lab file would cost more than parsing it."""
+    field. Returns the SQL expression (over `stg s` and the parsed row `p`) of what the
+    quarantine keeps of a rejected row: `{source column: value}` of its offending field,
+    when that value cannot identify anyone, else NULL."""
     mapping = dialect.columns.get(table, {})
     # Every column the dialect names must be there (a file without its unit column does
     # not match its dialect), and so must the ones the table cannot do without.
@@ -372,11 +383,14 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
         if (c in REQUIRED_COLUMNS[table] or c in mapping) and mapping.get(c) not in header
     ]
     if missing:
+        shown = [redact_cpr(c) for c in header]
+        looks_like_data = shown != header or any(c[:1].isdigit() for c in header)
         raise IngestError(
             f"{path}: the {dialect.name} dialect expects column(s) {', '.join(missing)} for "
-            f"{table}, but the file has {', '.join(header)}; check config/regions/"
-            f"{dialect.name}.toml"
-        )
+            f"{table}, but the file has {', '.join(shown)}"
+            + ("; its first line holds data, not column names: is the header row missing?"
+               if looks_like_data else "")
+            + f"; check the export or config/regions/{dialect.name}.toml")
     types = {name: kind for name, kind, *_ in con.execute("describe raw_stage").fetchall()}
     select = []
     for canonical in SOURCE_COLUMNS[table]:
@@ -390,10 +404,12 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
     con.execute("create or replace temp view stg_cprs as "
                 + (" union all ".join(f"select {c} as raw from stg" for c in cprs)
                    or "select null::varchar as raw limit 0"))
-    raw_fields = [c for c in header if c not in {mapping.get(k) for k in CPR_COLUMNS}]
-    raw = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': cast(r.{quote_ident(c)} as varchar)"
-                    for c in raw_fields)
-    return f"to_json({{{raw}}})::varchar" if raw else "null::varchar"
+    # The quarantine keeps only the offending field's value (never a CPR column, never an
+    # unmapped column, and only when it cannot be an identifier: quarantine_value).
+    kept = [c for c in SOURCE_COLUMNS[table] if c not in CPR_COLUMNS and mapping.get(c) in header]
+    cases = " ".join(f"when '{c}' then to_json({{{_sql_text(mapping[c])}: "
+                     f"quarantine_value(s.{c})}})" for c in kept)
+    return (f"case p._problem.field {cases} end::varchar" if kept else "null::varchar")
 
 
 def _temp_object_kinds(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
@@ -571,11 +587,36 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
     `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
     before anything is committed and raises to stop the file (and the region's run); its
     report is kept. `hashed`: the file's fingerprint being computed ahead (else here).
+
+    The file is recorded (store, summaries, messages) under `PseudonymKey.file_label`:
+    its path with any CPR-shaped number in it replaced by a keyed token, so a per-patient
+    file name never carries a CPR number out of the extract folder.
+    """
+    name = key.file_label(path)
+    try:
+        return _ingest_file(con, dialect, table, path, key, today=today, vault_path=vault_path,
+                            validator=validator, hashed=hashed, limits=limits, name=name)
+    except IngestError as exc:
+        if str(path) == name:
+            raise
+        raise IngestError(redact_cpr(str(exc).replace(str(path), name))) from None
+
+
+def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
+                key: PseudonymKey, *, today: date, vault_path: Path,
+                validator: Validator | None = None,
+                hashed: Future[Fingerprint] | None = None,
+                limits: Plausibility | None = None, name: str = "") -> FileResult:
+    """Ingest one file, or skip it when its checksum was ingested before.
+
+    `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
+    before anything is committed and raises to stop the file (and the region's run); its
+    report is kept. `hashed`: the file's fingerprint being computed ahead (else here).
     """
     limits = limits or load_plausibility()
     seen_file = hashed.result() if hashed is not None else fingerprint(path)
     checksum = seen_file.checksum
-    result = FileResult(path=str(path), table=table, checksum=checksum)
+    result = FileResult(path=name, table=table, checksum=checksum)
     seen = con.execute("select 1 from ingested_files where checksum = ?", [checksum]).fetchall()
     if seen:
         result.skipped = True
@@ -590,7 +631,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         date_format, ts_format, decimal_comma = ISO_DATE, ISO_TIMESTAMP, False
     raw_json = _create_stg_view(con, dialect, table, header, path)
     params = {
-        "region": dialect.name, "source_file": str(path),
+        "region": dialect.name, "source_file": name,
         "decimal_comma": decimal_comma, "date_format": date_format,
         "timestamp_format": ts_format, "icd10_style": dialect.icd10_style, "today": today,
         "max_age_years": limits.max_age_years,
@@ -608,7 +649,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
     if table not in SNAPSHOT_KEYS:
         earlier = con.execute("select checksum from ingested_files where path = ? and "
                               "table_name = ? and superseded_by is null",
-                              [str(path), table]).fetchall()
+                              [name, table]).fetchall()
         resent = earlier[0][0] if earlier else None
 
     if table in EVENT_KEYS:
@@ -634,13 +675,14 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         con.execute(f"create or replace temp table parsed as select * exclude ({drop}) from parsed")
         con.execute("create or replace temp view checked as select * from parsed")
 
-    file_params = {"region": dialect.name, "source_file": str(path), "table_name": table,
+    file_params = {"region": dialect.name, "source_file": name, "table_name": table,
                    "checksum": checksum}
+    row_params = {k: v for k, v in file_params.items() if k != "checksum"}
     # The accepted rows exactly as they will be stored: what validation sees.
     # (Views take no parameters, so the file's identity comes from a one-row table.)
     con.execute("create or replace temp table ingest_file_meta as "
                 "select $region as region, $source_file as source_file",
-                {"region": dialect.name, "source_file": str(path)})
+                {"region": dialect.name, "source_file": name})
     con.execute(
         "create or replace temp view accepted as select p.* exclude (_row, _pid, _problem), "
         "m.region, m.source_file, p._row as row_number "
@@ -649,7 +691,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         "select count(*) filter (where _problem is null), "
         "count(*) filter (where _problem is not null) from checked").fetchall()[0]
     if validator is not None:
-        result.validation = validator(con, table, str(path), counts[0])
+        result.validation = validator(con, table, name, counts[0])
 
     con.execute("begin transaction")
     try:
@@ -667,28 +709,28 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         # The source row as JSON is built for the quarantined rows only (joined by row).
         con.execute(
             "insert into quarantine select $source_file, $table_name, p._row, "
-            f"p._problem.field, p._problem.reason, p._pid, {raw_json}, $region "
-            "from checked p join raw_stage r using (_row) where p._problem is not null "
-            "order by p._row", {k: v for k, v in file_params.items() if k != "checksum"})
-        # A broken CSV line is kept for the quarantine, but without CPR numbers.
+            f"p._problem.field, redact_cpr(p._problem.reason), p._pid, {raw_json}, $region "
+            "from checked p join stg s using (_row) where p._problem is not null "
+            "order by p._row", row_params)
+        # A broken CSV line: where and why, not the line (it holds the CPR number and
+        # whatever else the row had).
         con.execute(
             "insert into quarantine select $source_file, $table_name, _row, column_name, "
-            "'malformed CSV line: ' || error_type || ' (' || error_message || ')', null, "
-            "regexp_replace(csv_line, '[0-9]{6}-?[0-9]{4}', '<cpr>', 'g'), $region "
-            "from csv_rejects", {k: v for k, v in file_params.items() if k != "checksum"})
+            "'malformed CSV line: ' || error_type || ' (' || redact_cpr(error_message) || ')', "
+            "null, null, $region from csv_rejects", row_params)
         rejects = con.execute("select count(*) from csv_rejects").fetchall()[0][0]
         result.rows_accepted = counts[0]
         result.rows_quarantined = counts[1] + rejects
         result.rows_read = rows_in_file
         if result.rows_accepted + result.rows_quarantined != result.rows_read:
             raise IngestError(
-                f"{path}: rows do not balance: read {result.rows_read}, accepted "
+                f"{name}: rows do not balance: read {result.rows_read}, accepted "
                 f"{result.rows_accepted}, quarantined {result.rows_quarantined}")
         con.execute(
             "insert into ingested_files (checksum, path, region, table_name, rows_read, "
             "rows_accepted, rows_quarantined, ingested_at) "
             "values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
-            [checksum, str(path), dialect.name, table, result.rows_read, result.rows_accepted,
+            [checksum, name, dialect.name, table, result.rows_read, result.rows_accepted,
              result.rows_quarantined])
         _check_unchanged(path, seen_file)
         checkpoint("ingest.before_commit")
@@ -698,7 +740,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         raise
     checkpoint("ingest.after_commit")
     reasons = con.execute(
-        "select _problem.reason, count(*) from checked where _problem is not null group by 1"
+        "select redact_cpr(_problem.reason), count(*) from checked "
+        "where _problem is not null group by 1"
     ).fetchall()
     result.reasons = dict(sorted(reasons))
     if rejects:
@@ -716,12 +759,14 @@ def region_files(dialect: RegionDialect, extract_dir: Path) -> list[tuple[str, P
         for path in sorted(extract_dir.glob(dialect.files[table])):
             # A pattern with '..' or a symlink must not pull in files from elsewhere.
             if root not in path.resolve().parents:
-                raise IngestError(f"{path}: outside the extract folder {extract_dir} (a '..' "
-                                  f"in the {dialect.name} dialect's [files], or a symlink)")
+                raise IngestError(redact_cpr(
+                    f"{path}: outside the extract folder {extract_dir} (a '..' in the "
+                    f"{dialect.name} dialect's [files], or a symlink)"))
             if path.is_file():
                 found.append((table, path))
     if not found:
-        raise IngestError(f"{extract_dir}: no files match the {dialect.name} dialect's [files]")
+        raise IngestError(f"{redact_cpr(str(extract_dir))}: no files match the "
+                          f"{dialect.name} dialect's [files]")
     return found
 
 
@@ -752,7 +797,7 @@ def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extrac
 
 def _report(dialect: RegionDialect, i: int, n: int, path: Path, fr: FileResult,
             progress: Callable[[str], None] | None) -> None:
-    msg = (f"[{dialect.name} {i}/{n}] {path.name}: "
+    msg = (f"[{dialect.name} {i}/{n}] {Path(fr.path).name}: "
            + ("already ingested, skipped" if fr.skipped else
               f"{fr.rows_accepted} accepted, {fr.rows_quarantined} quarantined"))
     log.info(msg)

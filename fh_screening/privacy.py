@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,6 +91,17 @@ class PseudonymKey:
         mac = hmac.new(self.key, digits.encode(), hashlib.sha256).digest()
         return (int.from_bytes(mac[:8], "big") >> 2) | PSEUDONYM_FLOOR
 
+    def file_label(self, path: Path) -> str:
+        """The path under which a file is recorded: any CPR-shaped number in it (a
+        per-patient file name) replaced by `<cpr-` + 10 hex digits of a keyed HMAC `>`,
+        which tells files apart without naming the person (nor their pseudonym)."""
+        def token(match: re.Match[str]) -> str:
+            digits = match.group(0).replace("-", "")
+            mac = hmac.new(self.key, b"file name\0" + digits.encode(), hashlib.sha256)
+            return f"<cpr-{mac.hexdigest()[:10]}>"
+
+        return CPR_SHAPED.sub(token, str(path))
+
     def fingerprint(self) -> str:
         """What the store records to recognise its key again: an HMAC of a fixed text, so
         it says nothing about the key (or any pseudonym) but differs for every other key."""
@@ -135,6 +147,13 @@ def load_key(key_file: Path, *, create_demo_key: bool = False) -> PseudonymKey:
 
 
 VAULT_ALIAS = "vault"
+CPR_SHAPED = re.compile(r"[0-9]{6}-?[0-9]{4}")
+
+
+def redact_cpr(text: str) -> str:
+    """`text` with every CPR-shaped number replaced by '<cpr>' (messages, column names):
+    the SQL twin is the `redact_cpr` macro."""
+    return CPR_SHAPED.sub("<cpr>", text)
 
 
 def attach_vault(con: duckdb.DuckDBPyConnection, vault_path: Path) -> None:

@@ -81,3 +81,16 @@ create or replace temp macro parse_icd10(code, style) as
         when style = 'dotted' and regexp_full_match(upper(trim(code)), '[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?')
             then upper(trim(code))
     end;
+
+-- Anything shaped like a CPR number (DDMMYY-SSSS, dash optional) in a text that leaves
+-- the row (a quarantine reason or value, a message) is replaced: a CPR number in the wrong
+-- column, an unmapped column or a lab code must not reach the store (issue 20).
+create or replace temp macro redact_cpr(txt) as
+    regexp_replace(txt, '[0-9]{6}-?[0-9]{4}', '<cpr>', 'g');
+
+-- The offending value of a quarantined row, kept to help fix it, only when it cannot be
+-- an identifier: no CPR-shaped number in it, and at most 60 characters (free text is no
+-- value to keep).
+create or replace temp macro quarantine_value(v) as
+    case when v is null or regexp_matches(v, '[0-9]{6}-?[0-9]{4}') or length(v) > 60 then null
+         else v end;
