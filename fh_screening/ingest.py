@@ -59,6 +59,9 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 # Snapshot tables: a newer file replaces the rows for the same key.
 SNAPSHOT_KEYS = {"patients": ("person_id",), "practices": ("region", "gp_practice_id")}
 CPR_COLUMNS = ("cpr", "relative_cpr")
+# The tables whose accepted people are added to the identity vault (the others may name
+# only people of the patients file, who are there already).
+IDENTITY_COLUMNS = {"patients": ("person_id",), "relations": ("person_id", "relative_id")}
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,31 @@ UTF8_BOM = b"\xef\xbb\xbf"
 _LATIN1 = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "cp1252", "windows-1252"}
 
 
+# Files that are not text at all, by their first bytes: refused with what they are.
+MAGIC = ((b"\x1f\x8b", "a gzip-compressed file"),
+         (b"PK\x03\x04", "a ZIP archive (or an XLSX workbook)"),
+         (b"BZh", "a bzip2-compressed file"), (b"\xfd7zXZ\x00", "an xz-compressed file"),
+         (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"), (b"PAR1", "a Parquet file"))
+
+
+def _check_text_shape(path: Path, encoding: str) -> None:
+    """Refuse a 'CSV' that is compressed, UTF-16, or split by carriage returns alone, with
+    what it is and what to do (DuckDB would report an unclosed quote or a sniffing error,
+    or read the whole file as one line)."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            raise IngestError(f"{path}: is {what}, not CSV text; unpack it (or export it as "
+                              f"plain {encoding} CSV) and deliver it again")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:200].count(b"\x00") > 10:
+        raise IngestError(f"{path}: is UTF-16 text, but the dialect says {encoding}; export "
+                          f"it as {encoding} (e.g. `iconv -f UTF-16 -t {encoding}`)")
+    if b"\r" in head and b"\n" not in head:
+        raise IngestError(f"{path}: its lines end in a carriage return alone (old Mac line "
+                          "endings); convert them to LF or CRLF and deliver it again")
+
+
 def check_csv_encoding(path: Path, encoding: str) -> None:
     """Refuse a CSV whose bytes contradict the dialect's encoding, before DuckDB reads it.
 
@@ -221,6 +249,7 @@ def check_csv_encoding(path: Path, encoding: str) -> None:
     size = path.stat().st_size
     if size == 0:
         raise IngestError(f"{path}: the file is empty (0 bytes; expected at least a header line)")
+    _check_text_shape(path, encoding)
     is_latin1 = encoding.lower() in _LATIN1
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     first_non_ascii: int | None = None  # 1-based file line
@@ -412,6 +441,73 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
     return (f"case p._problem.field {cases} end::varchar" if kept else "null::varchar")
 
 
+def cpr_side(store: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """The CPR side of an ingest: a separate in-memory DuckDB that reads the files, turns
+    their CPR fields into pseudonyms and writes the vault. The store's connection gets only
+    CPR-free rows (`_hand_over`): DuckDB does not zero the pages of its buffer pool, so
+    CPR numbers read on the store's connection (its temporary tables, an attached vault)
+    were found in the store file's bytes (docs/robustness.md). It spills, if it must,
+    beside the store's own spill folder (owner-only, removed by DuckDB after use)."""
+    side = duckdb.connect()
+    spill = con_setting(store, "temp_directory")
+    if spill:
+        folder = Path(spill) / "cpr-side"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        side.execute("set temp_directory = " + _sql_text(str(folder)))
+    side.execute("set memory_limit = " + _sql_text(con_setting(store, "memory_limit")))
+    run_sql(side, "schema/macros")
+    return side
+
+
+def con_setting(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    return con.execute("select current_setting(?)", [name]).fetchall()[0][0]
+
+
+def _hand_over(side: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, table: str,
+               params: dict) -> None:
+    """From the CPR side's `stg` (the file's canonical text columns) to the store's temp
+    tables `stg` (each CPR field replaced by its `ref`; a CPR-shaped number in any other
+    text field replaced by '<cpr>'), `cpr_ids` (without the CPR text) and `csv_rejects`
+    (without the lines). Then the side's copy of the file is dropped."""
+    cprs = [c for c in CPR_COLUMNS if c in SOURCE_COLUMNS[table]]
+    if cprs:
+        run_sql(side, "ingest/cpr_ids", params)  # one pseudonym per distinct CPR field
+    select, joins = [], []
+    for c in SOURCE_COLUMNS[table]:
+        if c in cprs:
+            select.append(f"{c}_ids.ref as {c}")
+            joins.append(f"left join cpr_ids {c}_ids on {c}_ids.raw = coalesce(s.{c}, '')")
+        elif c in TIMESTAMP_COLUMNS | DATE_COLUMNS:  # a CPR number here is the whole value
+            select.append(f"case when length(s.{c}) in (10, 11) and regexp_full_match("
+                          f"s.{c}, '[0-9]{{6}}-?[0-9]{{4}}') then '<cpr>' else s.{c} end as {c}")
+        else:  # only a value of 10 characters or more can hold a CPR number
+            select.append(f"case when length(s.{c}) >= 10 then redact_cpr(s.{c}) "
+                          f"else s.{c} end as {c}")
+    rows = side.sql(f"select {', '.join(select)}, s._row from stg s {' '.join(joins)}")
+    with rows.to_arrow_reader() as reader:  # streamed: the file is not held twice
+        _receive(con, "stg", reader)
+    ids = ("select ref, problem, person_id, birth_date, sex from cpr_ids" if cprs else
+           "select null::bigint as ref, null::varchar as problem, null::bigint as person_id, "
+           "null::date as birth_date, null::varchar as sex limit 0")
+    _receive(con, "cpr_ids", side.sql(ids).to_arrow_table())
+    _receive(con, "csv_rejects", side.sql(
+        "select _row, column_name, error_type, redact_cpr(error_message) as error_message "
+        "from csv_rejects").to_arrow_table())
+    for view in ("stg_cprs", "stg", "raw_stage"):
+        side.execute(f"drop view if exists {view}")
+    for name in ("raw_numbered", "raw_read", "reject_errors", "reject_scans"):
+        side.execute(f"drop table if exists {name}")
+
+
+def _receive(con: duckdb.DuckDBPyConnection, name: str, data: object) -> None:
+    """Materialise Arrow data from the CPR side as a temp table of the store connection."""
+    con.register("handed_over", data)
+    try:
+        con.execute(f"create or replace temp table {name} as select * from handed_over")
+    finally:
+        con.unregister("handed_over")
+
+
 def _temp_object_kinds(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
     """'view' and/or 'table' where a temporary object of that name exists."""
     return [kind for kind, in con.execute(
@@ -581,32 +677,41 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
                 key: PseudonymKey, *, today: date, vault_path: Path,
                 validator: Validator | None = None,
                 hashed: Future[Fingerprint] | None = None,
-                limits: Plausibility | None = None) -> FileResult:
+                limits: Plausibility | None = None,
+                side: duckdb.DuckDBPyConnection | None = None) -> FileResult:
     """Ingest one file, or skip it when its checksum was ingested before.
 
     `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
     before anything is committed and raises to stop the file (and the region's run); its
     report is kept. `hashed`: the file's fingerprint being computed ahead (else here).
 
+    `side`: the region's CPR side (`cpr_side`), made here when not given.
     The file is recorded (store, summaries, messages) under `PseudonymKey.file_label`:
     its path with any CPR-shaped number in it replaced by a keyed token, so a per-patient
     file name never carries a CPR number out of the extract folder.
     """
     name = key.file_label(path)
+    own_side = side is None
+    side = side or cpr_side(con)
     try:
         return _ingest_file(con, dialect, table, path, key, today=today, vault_path=vault_path,
-                            validator=validator, hashed=hashed, limits=limits, name=name)
+                            validator=validator, hashed=hashed, limits=limits, name=name,
+                            side=side)
     except IngestError as exc:
         if str(path) == name:
             raise
         raise IngestError(redact_cpr(str(exc).replace(str(path), name))) from None
+    finally:
+        if own_side:
+            side.close()
 
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
                 key: PseudonymKey, *, today: date, vault_path: Path,
                 validator: Validator | None = None,
                 hashed: Future[Fingerprint] | None = None,
-                limits: Plausibility | None = None, name: str = "") -> FileResult:
+                limits: Plausibility | None = None, name: str = "",
+                side: duckdb.DuckDBPyConnection) -> FileResult:
     """Ingest one file, or skip it when its checksum was ingested before.
 
     `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
@@ -623,13 +728,13 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
         return result
 
     if dialect.format == "csv":
-        header, rows_in_file = _stage_csv(con, path, dialect)
+        header, rows_in_file = _stage_csv(side, path, dialect)
         date_format, ts_format = dialect.date_format, dialect.timestamp_format
         decimal_comma = dialect.decimal == ","
     else:
-        header, rows_in_file = _stage_parquet(con, path)
+        header, rows_in_file = _stage_parquet(side, path)
         date_format, ts_format, decimal_comma = ISO_DATE, ISO_TIMESTAMP, False
-    raw_json = _create_stg_view(con, dialect, table, header, path)
+    raw_json = _create_stg_view(side, dialect, table, header, path)
     params = {
         "region": dialect.name, "source_file": name,
         "decimal_comma": decimal_comma, "date_format": date_format,
@@ -640,10 +745,8 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
     # `parsed` is a table for most files and a view for lab files (sql/ingest/README.md).
     for kind in _temp_object_kinds(con, "parsed"):
         con.execute(f"drop {kind} parsed")
-    if table != "practices":
-        run_sql(con, "ingest/cpr_ids", params)  # one pseudonym per distinct CPR, not per row
+    _hand_over(side, con, table, params)  # the file's rows, without a CPR number
     run_sql(con, f"ingest/{table}", params)
-    parsed_cols = {d[0] for d in con.execute("select * from parsed limit 0").description}
     # An event file delivered again under its path (new content) replaces that version.
     resent = None
     if table not in SNAPSHOT_KEYS:
@@ -661,19 +764,20 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
 
     # Identities go to the vault first (a separate database; DuckDB commits one database
     # per transaction). An identity without store rows is harmless; the reverse is not.
-    if parsed_cols & {"_cpr", "_relative_cpr"}:
-        attach_vault(con, vault_path)
+    # Only the accepted rows' pseudonyms cross to the CPR side, which holds the digits.
+    if table in IDENTITY_COLUMNS:
+        accepted_ids = con.sql(" union ".join(
+            f"select {c} as person_id from checked where _problem is null"
+            for c in IDENTITY_COLUMNS[table])).to_arrow_table()
+        side.register("accepted_ids", accepted_ids)
+        attach_vault(side, vault_path)
         try:
-            for pid, cpr in (("person_id", "_cpr"), ("relative_id", "_relative_cpr")):
-                if cpr in parsed_cols:
-                    add_identities(con, f"select {pid} as person_id, {cpr} as cpr "
-                                        "from parsed where _problem is null")
+            add_identities(side, "select c.person_id, c.digits as cpr from cpr_ids c "
+                                 "where c.person_id in (select person_id from accepted_ids)")
         finally:
-            detach_vault(con)
+            detach_vault(side)
+            side.unregister("accepted_ids")
         checkpoint("ingest.vault_written")
-        drop = ", ".join(c for c in ("_cpr", "_relative_cpr") if c in parsed_cols)
-        con.execute(f"create or replace temp table parsed as select * exclude ({drop}) from parsed")
-        con.execute("create or replace temp view checked as select * from parsed")
 
     file_params = {"region": dialect.name, "source_file": name, "table_name": table,
                    "checksum": checksum}
@@ -777,21 +881,22 @@ def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extrac
     """Ingest every new file of one region's extract folder."""
     limits = load_plausibility()
     _load_lookups(con, dialect, load_units(), limits)
-    con.execute("drop table if exists cpr_ids")  # a cache of this region's CPR fields
     result = IngestResult(region=dialect.name)
     files = region_files(dialect, extract_dir)
     today = today or date.today()
     hashing = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="checksum")
     hashed = [hashing.submit(fingerprint, path) for _, path in files]
+    side = cpr_side(con)  # its cpr_ids cache the region's CPR fields across files
     try:
         for i, ((table, path), ahead) in enumerate(zip(files, hashed, strict=True), 1):
             fr = ingest_file(con, dialect, table, path, key, today=today,
                              vault_path=vault_path, validator=validator, hashed=ahead,
-                             limits=limits)
+                             limits=limits, side=side)
             result.files.append(fr)
             _report(dialect, i, len(files), path, fr, progress)
     finally:  # a failed file stops the region: no more hashing
         hashing.shutdown(cancel_futures=True)
+        side.close()
     return result
 
 

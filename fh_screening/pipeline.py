@@ -32,7 +32,7 @@ from fh_screening.ingest import ingest_region
 from fh_screening.lineage import build_lineage, config_hash
 from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
-from fh_screening.privacy import attach_vault_read_only
+from fh_screening.privacy import Reidentifier
 from fh_screening.reports import write_reports
 from fh_screening.stages import stage
 from fh_screening.store import Workspace, connect
@@ -108,8 +108,37 @@ def latest_sample_date(ws: Workspace, regions: list[str]) -> date:
     finally:
         con.close()
     if found is None:
-        raise RuntimeError(f"no lab results in the store for {', '.join(regions)}: ingest first")
+        raise NothingToScreen(_no_lab_results(ws, regions))
     return found
+
+
+class NothingToScreen(RuntimeError):
+    """No lab result of the regions is in the store (none sent, or every one quarantined)."""
+
+
+def _no_lab_results(ws: Workspace, regions: list[str]) -> str:
+    """Why there is nothing to screen, in a sentence: no lab file yet, or every row of
+    the lab files quarantined (with the main reasons)."""
+    con = connect(ws.store_path, read_only=True)
+    try:
+        files, rows = con.execute(
+            "select count(*), coalesce(sum(rows_read), 0) from ingested_files where "
+            "table_name = 'lab_results' and region in (select unnest($r))",
+            {"r": regions}).fetchall()[0]
+        reasons = con.execute(
+            "select reason, count(*) from quarantine where table_name = 'lab_results' and "
+            "region in (select unnest($r)) group by 1 order by 2 desc, 1 limit 3",
+            {"r": regions}).fetchall()
+    finally:
+        con.close()
+    scope = ", ".join(regions)
+    if not files:
+        return (f"no lab results to screen for {scope}: no lab file has been ingested (check "
+                "the extract folder and the dialect's [files] pattern)")
+    why = "; ".join(f"{n} x {reason}" for reason, n in reasons)
+    return (f"no lab results to screen for {scope}: all {rows} rows of its {files} lab "
+            f"file(s) were quarantined ({why}). Fix the export or the dialect and deliver "
+            "the files again; the quarantine table and run summary name every row")
 
 
 def rules_hash() -> str:
@@ -254,14 +283,16 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                    requested: list[str]) -> dict[str, Any]:
     version = code_version()
     con = connect(ws.store_path)
+    reidentify = None
     try:
         check_run_scope(con, run_id, requested)
-        attach_vault_read_only(con, ws.vault_path)
+        reidentify = Reidentifier(ws.vault_path)  # its own connection, not the store's
         con.execute("begin transaction")
         try:
             with atomic_run_dir(ws.output_dir, run_id) as tmp:
                 counts = write_reports(con, tmp, run_id=run_id, as_of=as_of,
-                                       code_version=version, language=language)
+                                       code_version=version, reidentify=reidentify,
+                                       language=language)
                 outputs = {"referrals": counts.referrals, "re_referrals": counts.re_referrals,
                            "gp_reports": counts.gp_reports, "cascade": counts.cascade,
                            "family_letters": counts.family_letters, "language": language,
@@ -289,6 +320,8 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
             con.execute("rollback")
             raise
     finally:
+        if reidentify is not None:
+            reidentify.__exit__()
         con.close()
     return full
 

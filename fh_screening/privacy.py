@@ -238,3 +238,42 @@ def _sql_path(path: Path) -> str:
     if "'" in text:
         raise ValueError(f"path must not contain a quote: {text!r}")
     return text
+
+
+class Reidentifier:
+    """Names the patients of the clinician lists: pseudonym -> CPR number (DDMMYY-SSSS),
+    read from the vault on a connection of its own (`open_vault`), so the store
+    connection that builds the lists never holds a CPR number. Every listed person must
+    have an identity: a missing one means a vault that does not belong to the store."""
+
+    def __init__(self, vault_path: Path) -> None:
+        self.vault_path = vault_path
+        self._opened = open_vault(vault_path)
+        self.con = self._opened.__enter__()
+
+    def __enter__(self) -> Reidentifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._opened.__exit__(None, None, None)
+
+    def add_cpr(self, frame, cpr_column: str, id_column: str):
+        """`frame` (polars) with `cpr_column` set from the pseudonyms in `id_column`."""
+        import polars as pl
+
+        ids = frame.select(pl.col(id_column).drop_nulls().unique().alias("person_id"))
+        self.con.register("listed_ids", ids)
+        try:
+            found = self.con.sql(
+                "select i.person_id, i.cpr[1:6] || '-' || i.cpr[7:10] as cpr "
+                "from vault.identity i join listed_ids using (person_id)").pl()
+        finally:
+            self.con.unregister("listed_ids")
+        if found["person_id"].n_unique() != ids.height:
+            raise VaultError(
+                f"{ids.height - found['person_id'].n_unique()} listed people have no "
+                f"identity in the vault {self.vault_path}: it does not belong to this store; "
+                "restore the vault/ folder from the workspace's backup")
+        return frame.with_columns(pl.col(id_column).replace_strict(
+            found["person_id"], found["cpr"], default=None, return_dtype=pl.String)
+            .alias(cpr_column))

@@ -50,7 +50,7 @@ from fh_screening.accounting import check_store
 from fh_screening.config import TABLES
 from fh_screening.ingest import SNAPSHOT_KEYS, FileResult, IngestResult
 from fh_screening.pipeline import Progress, ingest_step
-from fh_screening.privacy import _sql_path, add_identities, attach_vault, detach_vault
+from fh_screening.privacy import _sql_path, add_identities, open_vault
 from fh_screening.store import Workspace, connect
 from fh_screening.workspace_key import workspace_key
 
@@ -230,13 +230,10 @@ def _merge(con: duckdb.DuckDBPyConnection, ws: Workspace, sws: StagingWorkspace,
            checksums: list[str]) -> None:
     if sws.vault_path.exists():
         # Identities first, as ingest does: DuckDB commits one database per transaction.
-        attach_vault(con, ws.vault_path)
-        try:
-            con.execute(f"attach '{_sql_path(sws.vault_path)}' as staged_vault (read_only)")
-            add_identities(con, "select person_id, cpr from staged_vault.identity")
-        finally:
-            con.execute("detach database if exists staged_vault")
-            detach_vault(con)
+        # On a connection of their own: no CPR number in the store connection's buffers.
+        with open_vault(ws.vault_path, read_only=False) as vault:
+            vault.execute(f"attach '{_sql_path(sws.vault_path)}' as staged_vault (read_only)")
+            add_identities(vault, "select person_id, cpr from staged_vault.identity")
     con.execute("create or replace temp table merging as select checksum, path "
                 "from staged.ingested_files where checksum in (select unnest(?))", [checksums])
     of_merged = "source_file in (select path from merging)"

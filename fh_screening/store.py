@@ -36,6 +36,22 @@ class StoreBusy(RuntimeError):
     """Another process holds the store (DuckDB allows one writer per file)."""
 
 
+class StoreDamaged(RuntimeError):
+    """The store file cannot be opened: damaged, truncated, or not a DuckDB 2.0 store."""
+
+    def __init__(self, store_path: Path, exc: BaseException) -> None:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        super().__init__(
+            f"the store {store_path} cannot be opened ({first}): it is damaged or not a "
+            "DuckDB 2.0 store. Restore store.duckdb from the workspace's backup (with the "
+            "vault/ folder of the same backup), or ingest the extracts again into a new "
+            "workspace under the same pseudonym key; nothing was changed")
+
+
+def _no_space(exc: BaseException) -> bool:
+    return "no space left" in str(exc).lower()
+
+
 class StoreFormatError(RuntimeError):
     """The store was made by an earlier version whose tables this code cannot read."""
 
@@ -144,7 +160,11 @@ def connect(store_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
                 f"the store {store_path} is in use by another process; "
                 "wait for that run to finish"
             ) from exc
+        if store_path.exists() and not _no_space(exc):
+            raise StoreDamaged(store_path, exc) from exc
         raise
+    except duckdb.Error as exc:  # not a DuckDB file, a damaged block, a newer format
+        raise StoreDamaged(store_path, exc) from exc
     _limit_memory(con, store_path.parent / "duckdb_tmp")
     _check_format(con, store_path)
     if not read_only:

@@ -14,7 +14,7 @@ import pytest
 from fh_screening.config import load_thresholds
 from fh_screening.criteria import threshold_params
 from fh_screening.i18n import Translator
-from fh_screening.privacy import attach_vault_read_only, load_key
+from fh_screening.privacy import Reidentifier, load_key
 from fh_screening.referrals import with_reason_text
 from fh_screening.store import connect, query_sql, run_sql
 from tests.conftest import RAISED_CLEARLY, RAISED_SLIGHTLY
@@ -101,11 +101,12 @@ def test_a_rise_in_priority_tier_re_refers(output_runs, tmp_path):
     try:
         con.execute("update referral_history set tier = 'standard' where person_id = ?",
                     [person])
-        attach_vault_read_only(con, output_runs.ws.vault_path)
         params = {**threshold_params(load_thresholds()), "run_id": "r3",
                   "as_of": date(2026, 7, 31)}
         run_sql(con, "outputs/triage", params)
-        listed = query_sql(con, "outputs/referral_list", params).pl()
+        with Reidentifier(output_runs.ws.vault_path) as who:
+            listed = who.add_cpr(query_sql(con, "outputs/referral_list", params).pl(), "cpr",
+                                 "person_id")
     finally:
         con.close()
     assert listed["cpr"].to_list() == ["180261-9345"]
@@ -169,11 +170,12 @@ def test_model_scores_decide_and_rank_when_present(output_runs, tmp_path):
         con.executemany("insert into model_scores (person_id, region, fh_probability, "
                         "model_reason_features, priority_tier, refer, model_version, as_of) "
                         "values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        attach_vault_read_only(con, output_runs.ws.vault_path)
         params = {**threshold_params(load_thresholds()), "run_id": "m1", "as_of": as_of}
         run_sql(con, "outputs/triage", params)
-        listed = with_reason_text(query_sql(con, "outputs/referral_list", params).pl(),
-                                  Translator("en")).filter(
+        with Reidentifier(output_runs.ws.vault_path) as who:
+            listed = who.add_cpr(query_sql(con, "outputs/referral_list", params).pl(), "cpr",
+                                 "person_id")
+        listed = with_reason_text(listed, Translator("en")).filter(
             pl.col("lipid_clinic_id") == "MID-LK1")
     finally:
         con.close()

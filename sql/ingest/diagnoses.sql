@@ -8,7 +8,7 @@ with typed as (
         parse_icd10(icd10, $icd10_style) as icd10,
         parse_date(diagnosed_at, $date_format) as diagnosed_at
     from stg
-    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
+    left join cpr_ids k on k.ref = stg.cpr
 )
 select
     t.person_id, t.icd10, t.diagnosed_at, t._row, t.person_id as _pid,

@@ -8,7 +8,7 @@ with typed as (
         parse_date(tested_at, $date_format) as tested_at,
         (select canonical from value_map v where v.kind = 'genetic_result' and v.source_value = trim(stg.result)) as result
     from stg
-    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
+    left join cpr_ids k on k.ref = stg.cpr
 )
 select
     t.person_id, t.tested_at, t.result, t._row, t.person_id as _pid,

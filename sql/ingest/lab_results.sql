@@ -19,7 +19,7 @@ with typed as (
         parse_number(s.source_value, $decimal_comma) as number,
         nullif(trim(s.source_unit), '') as source_unit
     from stg s
-    left join cpr_ids k on k.raw = coalesce(s.cpr, '')
+    left join cpr_ids k on k.ref = s.cpr
 ),
 joined as (
     select

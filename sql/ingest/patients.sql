@@ -5,7 +5,7 @@ create or replace temp table parsed as
 with typed as (
     select
         _row,
-        k.digits as _cpr,
+        k.sex as cpr_sex_given,
         k.problem as cpr_problem,
         k.person_id,
         k.birth_date as cpr_birth,
@@ -17,12 +17,12 @@ with typed as (
         deceased_date as deceased_text,
         parse_date(deceased_date, $date_format) as deceased_date
     from stg
-    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
+    left join cpr_ids k on k.ref = stg.cpr
 ),
 derived as (
     select
         *,
-        case when cpr_problem is null then cpr_sex(_cpr) end as cpr_sex
+        case when cpr_problem is null then cpr_sex_given end as cpr_sex
     from typed
 )
 select
@@ -31,7 +31,7 @@ select
     coalesce(sex_given, cpr_sex) as sex,
     gp_practice_id,
     deceased_date,
-    _row, _cpr,
+    _row,
     person_id as _pid,
     case
         when cpr_problem is not null then {'field': 'cpr', 'reason': cpr_problem}

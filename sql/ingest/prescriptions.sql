@@ -14,7 +14,7 @@ with typed as (
         end_date as end_text,
         parse_date(end_date, $date_format) as end_date
     from stg
-    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
+    left join cpr_ids k on k.ref = stg.cpr
 )
 select
     t.person_id, t.atc_code, t.strength_mg, t.start_date, t.end_date,

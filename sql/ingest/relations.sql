@@ -4,10 +4,8 @@ create or replace temp table parsed as
 with typed as (
     select
         stg._row,
-        k.digits as _cpr,
         k.problem as cpr_problem,
         k.person_id,
-        r.digits as _relative_cpr,
         r.problem as relative_problem,
         r.person_id as relative_id,
         k.birth_date as person_birth,
@@ -16,8 +14,8 @@ with typed as (
         r.sex as relative_sex,
         (select canonical from value_map v where v.kind = 'relation' and v.source_value = trim(stg.relation)) as relation
     from stg
-    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
-    left join cpr_ids r on r.raw = coalesce(stg.relative_cpr, '')
+    left join cpr_ids k on k.ref = stg.cpr
+    left join cpr_ids r on r.ref = stg.relative_cpr
 ),
 shaped as (
     select
@@ -75,7 +73,7 @@ file_parents as (
 -- with parent and child swapped. A row is checked on its own, so the row that breaks the
 -- order is the one quarantined and the consistent rows are kept.
 select
-    s.person_id, s.relative_id, s.relation, s._row, s._cpr, s._relative_cpr, s.person_id as _pid,
+    s.person_id, s.relative_id, s.relation, s._row, s.person_id as _pid,
     case
         when s.cpr_problem is not null then {'field': 'cpr', 'reason': s.cpr_problem}
         when s.relative_problem is not null then {'field': 'relative_cpr', 'reason': s.relative_problem}

@@ -56,7 +56,7 @@ final as (
         s.referral_status as status,
         s.status_reason,
         round(s.fh_probability, 3) as fh_probability,
-        i.cpr[1:6] || '-' || i.cpr[7:10] as cpr,
+        null::varchar as cpr,  -- named by privacy.Reidentifier, outside the store
         s.age_now as age,
         s.sex,
         s.gp_practice_id,
@@ -96,7 +96,6 @@ final as (
         s.model_reasons,
         s.person_id
     from candidates s
-    join vault.identity i using (person_id)
     left join practices pr on pr.gp_practice_id = s.gp_practice_id and pr.region = s.region
 )
 select * from final

@@ -18,6 +18,7 @@ row is exactly what the clean extract gives. All CPR numbers are synthetic.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import shutil
@@ -425,6 +426,21 @@ def build_kinds() -> list[Kind]:
                  for day in range(3, 29)))},
              refused=r"26 of 26 rows.*the years have two digits",
              refused_file="laboratoriesvar_2.csv"),
+        # --- issue 20: files that are not what their name says -----------------------------
+        Kind("gzip_named_csv", "syddanmark", "a gzip-compressed lab file named .csv",
+             {LAB: gzip.compress(latin1(base_lab), mtime=0)},
+             refused=r"is a gzip-compressed file, not CSV text; unpack it", refused_file=LAB),
+        Kind("utf16_file", "syddanmark", "a UTF-16 lab file (with BOM) in a latin-1 region",
+             {LAB: base_lab.encode("utf-16")},
+             refused=r"is UTF-16 text, but the dialect says latin-1", refused_file=LAB),
+        Kind("cr_line_endings", "syddanmark", "old Mac line endings (CR only)",
+             {LAB: latin1(base_lab.replace("\n", "\r"))},
+             refused=r"end in a carriage return alone", refused_file=LAB),
+        Kind("header_row_missing", "syddanmark",
+             "a lab file without its header row: the error names no CPR number",
+             {LAB: latin1("\n".join(data) + "\n")},
+             refused=r"first line holds data, not column names: is the header row missing\?"
+                     r"(?!.*\d{6}-\d{4})", refused_file=LAB),
     ]
     names = [k.name for k in kinds]
     assert len(names) == len(set(names)), "kind names must be unique"
