@@ -79,8 +79,9 @@ create table if not exists genetic_tests (
     row_number       bigint  not null
 );
 
--- Rows that could not be accepted, with the reason. raw holds the source row as JSON
--- without its CPR columns; person_id is the pseudonym when the CPR was valid.
+-- Rows that could not be accepted, with the reason. raw holds {source column: value} of
+-- the offending field only, when that value cannot be an identifier (else NULL; rows of
+-- earlier versions may hold more); person_id is the pseudonym when the CPR was valid.
 create table if not exists quarantine (
     source_file      varchar not null,
     table_name       varchar not null,
