@@ -216,3 +216,8 @@ create table if not exists superseded_rows (
 -- the earlier version's record is kept, marked with the checksum that replaced it.
 -- Stores made before this gain the column (every earlier version counts as current).
 alter table ingested_files add column if not exists superseded_by varchar;
+
+-- Stores made before issue 20 kept whole source rows in quarantine.raw, some with CPR
+-- numbers of unmapped columns: such values are removed (the reason, file, row and field
+-- stay). Cheap when nothing matches, as in every store made since.
+update quarantine set raw = null where regexp_matches(raw, '[0-9]{6}-?[0-9]{4}');
