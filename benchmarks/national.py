@@ -181,9 +181,10 @@ def run_pipeline(folder: Path, kind: str) -> dict[str, Any]:
         summarise_ingest,
     )
     from fh_screening.stages import listening
-    from fh_screening.store import Workspace
+    from fh_screening.store import Workspace, mark_demo_workspace
 
     ws = Workspace(folder / "workspace")
+    mark_demo_workspace(ws)  # synthetic data: the demo key may be generated
     extracts = folder / "extracts"
     as_of = BASE_END if kind == "full" else MONTH_END
     if kind == "incremental":

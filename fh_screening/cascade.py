@@ -27,6 +27,7 @@ from fh_screening.background import BackgroundFiles
 from fh_screening.html_tables import Col, render_table_page, template_env
 from fh_screening.i18n import Translator, languages
 from fh_screening.outputs import safe_file_name, write_private
+from fh_screening.privacy import Reidentifier
 from fh_screening.referrals import public
 from fh_screening.sheets import csv_text, xlsx_bytes
 from fh_screening.store import query_sql
@@ -70,9 +71,12 @@ def letter_path(clinic: str, family: int) -> str:
 
 
 def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
-                  code_version: str, t: Translator, background: BackgroundFiles) -> CascadeOutput:
+                  code_version: str, t: Translator, background: BackgroundFiles,
+                  reidentify: Reidentifier) -> CascadeOutput:
     run_id, as_of = params["run_id"], params["as_of"]
-    cascade = query_sql(con, "outputs/cascade_list", params).pl()
+    cascade = reidentify.add_cpr(reidentify.add_cpr(
+        query_sql(con, "outputs/cascade_list", params).pl(), "index_cpr", "index_id"),
+        "relative_cpr", "relative_id")
     letter_langs = [Translator(t.lang)] + [Translator(lang) for lang in languages()
                                            if lang != t.lang]
     letter_template = template_env().get_template("family_letter.html.j2")

@@ -8,6 +8,7 @@ directly. Prefect is imported only inside those commands, so the library stays f
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -16,13 +17,23 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from fh_screening.accounting import AccountingError
 from fh_screening.config import SAMPLES_DIR, ConfigError, list_regions
 from fh_screening.i18n import DEFAULT_LANGUAGE, languages
 from fh_screening.ingest import IngestError
 from fh_screening.model import MODELS_DIR, ModelError
-from fh_screening.privacy import PseudonymKeyError
-from fh_screening.store import DEFAULT_HOME, StoreBusy, Workspace
+from fh_screening.pipeline import NothingToScreen
+from fh_screening.privacy import PseudonymKeyError, VaultError, redact_cpr
+from fh_screening.store import (
+    DEFAULT_HOME,
+    NotADemoWorkspace,
+    StoreBusy,
+    StoreDamaged,
+    Workspace,
+    mark_demo_workspace,
+)
 from fh_screening.training import TRAINING_PEOPLE_PER_REGION, TRAINING_SEED, TRAINING_WORLD_SEEDS
 from fh_screening.world_eval import (
     EVALUATION_PEOPLE_PER_REGION,
@@ -42,6 +53,24 @@ def prefect_environment(home: Path) -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     # Prefect creates its home folder without parents; a fresh workspace has none yet.
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def disk_sentence(exc: BaseException) -> str:
+    """What an I/O failure means for the operator (the file, the cause, what to do)."""
+    where = getattr(exc, "filename", None)
+    text = str(exc).lower()
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or "no space left" in text:
+        cause = "the disk is full: free space"
+    elif code == errno.EROFS or "read-only file system" in text:
+        cause = "the disk is read-only: point --home at a writable folder or remount it"
+    elif code in (errno.EACCES, errno.EPERM) or "permission denied" in text:
+        cause = "permission denied: give this user write access to the workspace"
+    else:
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return (f"cannot use {redact_cpr(str(where)) if where else 'the workspace'}: {cause}, "
+            "then run again. Nothing was half-written: the store keeps its last complete "
+            "state and no partial output folder is left")
 
 
 def _print_summary(result: dict[str, Any], home: Path) -> None:
@@ -73,6 +102,9 @@ def _print_summary(result: dict[str, Any], home: Path) -> None:
 
 def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(args.home)
+    if args.command == "demo":
+        # The one place a pseudonym key may be generated: a workspace of synthetic data.
+        mark_demo_workspace(Workspace(home))
     regions = sorted(args.regions or list_regions())
     as_of = date.fromisoformat(args.as_of) if args.as_of else None
     extract_root = Path(args.extract_root) if args.extract_root else None
@@ -290,8 +322,14 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,
                              default=str))
     except (ConfigError, StoreBusy, FileNotFoundError, IngestError, PseudonymKeyError,
-            ModelError, AccountingError, ValueError) as exc:
+            ModelError, AccountingError, ValueError, VaultError, NotADemoWorkspace,
+            StoreDamaged, NothingToScreen) as exc:
         print(f"fh-screening: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, duckdb.IOException) as exc:
+        # A disk that is full, read-only or not ours: a sentence, not a traceback. Every
+        # write is all or nothing (store transactions, output folders renamed in place).
+        print(f"fh-screening: {disk_sentence(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         # ValidationFailed carries a readable report; import it only when it happened.

@@ -57,7 +57,6 @@ def model_performance(con: duckdb.DuckDBPyConnection, truth: pl.DataFrame,
     score over everyone screened, and the capacity table (model_eval.RANKINGS) over the
     referable people, per 100,000 adults alive in the screened regions on the as-of date."""
     from fh_screening import model_eval
-
     from fh_screening.world_eval import RESULT_COLUMNS
 
     frame = con.sql(RESULT_COLUMNS).pl()

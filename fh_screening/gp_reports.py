@@ -26,6 +26,7 @@ from fh_screening.charts import LdlPoint, ldl_history_svg
 from fh_screening.html_tables import template_env
 from fh_screening.i18n import Translator, model_reason_text, probability_text
 from fh_screening.outputs import safe_file_name
+from fh_screening.privacy import Reidentifier
 from fh_screening.store import query_sql
 
 
@@ -156,9 +157,10 @@ def _template() -> Template:
 
 def write_gp_reports(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
                      code_version: str, t: Translator, background: BackgroundFiles,
-                     ) -> tuple[dict[str, int], list[str]]:
+                     reidentify: Reidentifier) -> tuple[dict[str, int], list[str]]:
     """One page per practice with flagged patients, built by `background`."""
-    gp = query_sql(con, "outputs/gp_patients", params).pl()
+    gp = reidentify.add_cpr(query_sql(con, "outputs/gp_patients", params).pl(), "cpr",
+                            "person_id")
     history = query_sql(con, "outputs/gp_ldl_history", params).pl().join(
         gp.select("person_id", "gp_practice_id"), on="person_id", how="inner",
         maintain_order="left")

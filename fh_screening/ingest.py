@@ -24,8 +24,15 @@ import duckdb
 
 from fh_screening.config import TABLES, RegionDialect, UnitRule, accepted_atc_prefixes, load_units
 from fh_screening.faults import checkpoint
-from fh_screening.privacy import PseudonymKey, add_identities, attach_vault, detach_vault
-from fh_screening.store import run_sql
+from fh_screening.plausibility import Plausibility, load_plausibility
+from fh_screening.privacy import (
+    PseudonymKey,
+    add_identities,
+    attach_vault,
+    detach_vault,
+    redact_cpr,
+)
+from fh_screening.store import _used_params, run_sql
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,37 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 # Snapshot tables: a newer file replaces the rows for the same key.
 SNAPSHOT_KEYS = {"patients": ("person_id",), "practices": ("region", "gp_practice_id")}
 CPR_COLUMNS = ("cpr", "relative_cpr")
+# The tables whose accepted people are added to the identity vault (the others may name
+# only people of the patients file, who are there already).
+IDENTITY_COLUMNS = {"patients": ("person_id",), "relations": ("person_id", "relative_id")}
+
+
+@dataclass(frozen=True)
+class EventKey:
+    """What makes two rows of an event table the same event (`key`), what the row says
+    about it (`values`), the field a repeat is reported under, and the key in words."""
+
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    field: str
+    text: str
+
+
+# Two rows with one key: a duplicate (same values), a conflict within one file, or a
+# correction by a later delivery (sql/ingest/repeats.sql). Relations check their own
+# repeats (sql/ingest/relations.sql); patients and practices are snapshots.
+EVENT_KEYS: dict[str, EventKey] = {
+    "lab_results": EventKey(("person_id", "sampled_at", "source_code"),
+                            ("source_value", "source_unit"), "source_value",
+                            "person, sample time and lab code"),
+    "prescriptions": EventKey(("person_id", "atc_code", "start_date"),
+                              ("strength_mg", "end_date"), "strength_mg",
+                              "person, drug and start date"),
+    "diagnoses": EventKey(("person_id", "icd10", "diagnosed_at"), (), "icd10",
+                          "person, diagnosis code and date"),
+    "genetic_tests": EventKey(("person_id", "tested_at"), ("result",), "result",
+                              "person and test date"),
+}
 ISO_DATE, ISO_TIMESTAMP = "%Y-%m-%d", "%Y-%m-%d %H:%M:%S"
 
 
@@ -68,6 +106,7 @@ class FileResult:
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
+    rows_superseded: int = 0  # stored rows this file corrected or (re-sent) replaced
     reasons: dict[str, int] = field(default_factory=dict)
     validation: dict | None = None
 
@@ -84,6 +123,7 @@ class IngestResult:
             "rows_read": sum(f.rows_read for f in self.files),
             "rows_accepted": sum(f.rows_accepted for f in self.files),
             "rows_quarantined": sum(f.rows_quarantined for f in self.files),
+            "rows_superseded": sum(f.rows_superseded for f in self.files),
         }
 
 
@@ -125,14 +165,23 @@ def _check_unchanged(path: Path, seen: Fingerprint) -> None:
 HASH_THREADS = 2
 
 
+def _sql_text(text: str) -> str:
+    """A name from a dialect file as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def quote_ident(name: str) -> str:
     """A column name from a dialect file as a DuckDB identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
 def _load_lookups(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
-                  units: dict[str, UnitRule]) -> None:
+                  units: dict[str, UnitRule], limits: Plausibility) -> None:
     """The region's code and value maps as temp tables the parse SQL joins."""
+    con.execute("create or replace temp table strength_range "
+                "(atc_prefix varchar, min_mg double, max_mg double, label varchar)")
+    con.executemany("insert into strength_range values (?, ?, ?, ?)",
+                    [(r.atc_prefix, r.min_mg, r.max_mg, r.label()) for r in limits.strengths])
     con.execute("create or replace temp table lab_code_map (source_code varchar, analyte varchar)")
     con.executemany("insert into lab_code_map values (?, ?)", sorted(dialect.lab_codes.items()))
     con.execute(
@@ -162,6 +211,31 @@ UTF8_BOM = b"\xef\xbb\xbf"
 _LATIN1 = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "cp1252", "windows-1252"}
 
 
+# Files that are not text at all, by their first bytes: refused with what they are.
+MAGIC = ((b"\x1f\x8b", "a gzip-compressed file"),
+         (b"PK\x03\x04", "a ZIP archive (or an XLSX workbook)"),
+         (b"BZh", "a bzip2-compressed file"), (b"\xfd7zXZ\x00", "an xz-compressed file"),
+         (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"), (b"PAR1", "a Parquet file"))
+
+
+def _check_text_shape(path: Path, encoding: str) -> None:
+    """Refuse a 'CSV' that is compressed, UTF-16, or split by carriage returns alone, with
+    what it is and what to do (DuckDB would report an unclosed quote or a sniffing error,
+    or read the whole file as one line)."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            raise IngestError(f"{path}: is {what}, not CSV text; unpack it (or export it as "
+                              f"plain {encoding} CSV) and deliver it again")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:200].count(b"\x00") > 10:
+        raise IngestError(f"{path}: is UTF-16 text, but the dialect says {encoding}; export "
+                          f"it as {encoding} (e.g. `iconv -f UTF-16 -t {encoding}`)")
+    if b"\r" in head and b"\n" not in head:
+        raise IngestError(f"{path}: its lines end in a carriage return alone (old Mac line "
+                          "endings); convert them to LF or CRLF and deliver it again")
+
+
 def check_csv_encoding(path: Path, encoding: str) -> None:
     """Refuse a CSV whose bytes contradict the dialect's encoding, before DuckDB reads it.
 
@@ -175,6 +249,7 @@ def check_csv_encoding(path: Path, encoding: str) -> None:
     size = path.stat().st_size
     if size == 0:
         raise IngestError(f"{path}: the file is empty (0 bytes; expected at least a header line)")
+    _check_text_shape(path, encoding)
     is_latin1 = encoding.lower() in _LATIN1
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     first_non_ascii: int | None = None  # 1-based file line
@@ -298,12 +373,37 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str
     return header, rows
 
 
+# Canonical columns holding a point in time: a timestamp (to the second) or a date.
+TIMESTAMP_COLUMNS = {"sampled_at"}
+DATE_COLUMNS = {"birth_date", "deceased_date", "start_date", "end_date", "diagnosed_at",
+                "tested_at"}
+# Typed Parquet times are local Danish time unless they carry a time zone (UTC-adjusted
+# Parquet timestamps), which is converted to it.
+LOCAL_TIME_ZONE = "Europe/Copenhagen"
+
+
+def _as_text(column: str, source_type: str, canonical: str) -> str:
+    """A source column as the text the parse SQL reads. A typed Parquet value is taken as
+    what it is: a timestamp of any precision (s, ms, us, ns), with a time zone (converted
+    to Europe/Copenhagen) or without, or a date, becomes the ISO text the Parquet dialect
+    parses (a timestamp to the second; a date column keeps the date only); decimals and
+    other numbers become their plain decimal text. Text stays text."""
+    kind = source_type.upper()
+    if canonical in TIMESTAMP_COLUMNS | DATE_COLUMNS and (
+            kind.startswith("TIMESTAMP") or kind == "DATE"):
+        local = (f"timezone('{LOCAL_TIME_ZONE}', {column})" if "TIME ZONE" in kind
+                 else f"cast({column} as timestamp)")
+        fmt = ISO_DATE if canonical in DATE_COLUMNS else ISO_TIMESTAMP
+        return f"strftime({local}, '{fmt}')"
+    return f"cast({column} as varchar)"
+
+
 def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str,
                      header: list[str], path: Path) -> str:
     """View `stg`: canonical names, text values and `_row`; view `stg_cprs`: every CPR
-    field. Returns the SQL expression of a staged row as JSON without its CPR columns
-    (over `raw_stage`), which only quarantined rows need: building it for every row of a
-    national lab file would cost more than parsing it."""
+    field. Returns the SQL expression (over `stg s` and the parsed row `p`) of what the
+    quarantine keeps of a rejected row: `{source column: value}` of its offending field,
+    when that value cannot identify anyone, else NULL."""
     mapping = dialect.columns.get(table, {})
     # Every column the dialect names must be there (a file without its unit column does
     # not match its dialect), and so must the ones the table cannot do without.
@@ -312,15 +412,20 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
         if (c in REQUIRED_COLUMNS[table] or c in mapping) and mapping.get(c) not in header
     ]
     if missing:
+        shown = [redact_cpr(c) for c in header]
+        looks_like_data = shown != header or any(c[:1].isdigit() for c in header)
         raise IngestError(
             f"{path}: the {dialect.name} dialect expects column(s) {', '.join(missing)} for "
-            f"{table}, but the file has {', '.join(header)}; check config/regions/"
-            f"{dialect.name}.toml"
-        )
+            f"{table}, but the file has {', '.join(shown)}"
+            + ("; its first line holds data, not column names: is the header row missing?"
+               if looks_like_data else "")
+            + f"; check the export or config/regions/{dialect.name}.toml")
+    types = {name: kind for name, kind, *_ in con.execute("describe raw_stage").fetchall()}
     select = []
     for canonical in SOURCE_COLUMNS[table]:
         source = mapping.get(canonical)
-        value = f"cast({quote_ident(source)} as varchar)" if source in header else "null"
+        value = (_as_text(quote_ident(source), types.get(source, "VARCHAR"), canonical)
+                 if source in header else "null")
         select.append(f"{value}::varchar as {canonical}")
     select.append("_row")
     con.execute(f"create or replace temp view stg as select {', '.join(select)} from raw_stage")
@@ -328,10 +433,79 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
     con.execute("create or replace temp view stg_cprs as "
                 + (" union all ".join(f"select {c} as raw from stg" for c in cprs)
                    or "select null::varchar as raw limit 0"))
-    raw_fields = [c for c in header if c not in {mapping.get(k) for k in CPR_COLUMNS}]
-    raw = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': cast(r.{quote_ident(c)} as varchar)"
-                    for c in raw_fields)
-    return f"to_json({{{raw}}})::varchar" if raw else "null::varchar"
+    # The quarantine keeps only the offending field's value (never a CPR column, never an
+    # unmapped column, and only when it cannot be an identifier: quarantine_value).
+    kept = [c for c in SOURCE_COLUMNS[table] if c not in CPR_COLUMNS and mapping.get(c) in header]
+    cases = " ".join(f"when '{c}' then to_json({{{_sql_text(mapping[c])}: "
+                     f"quarantine_value(s.{c})}})" for c in kept)
+    return (f"case p._problem.field {cases} end::varchar" if kept else "null::varchar")
+
+
+def cpr_side(store: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """The CPR side of an ingest: a separate in-memory DuckDB that reads the files, turns
+    their CPR fields into pseudonyms and writes the vault. The store's connection gets only
+    CPR-free rows (`_hand_over`): DuckDB does not zero the pages of its buffer pool, so
+    CPR numbers read on the store's connection (its temporary tables, an attached vault)
+    were found in the store file's bytes (docs/robustness.md). It spills, if it must,
+    beside the store's own spill folder (owner-only, removed by DuckDB after use)."""
+    side = duckdb.connect()
+    spill = con_setting(store, "temp_directory")
+    if spill:
+        folder = Path(spill) / "cpr-side"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        side.execute("set temp_directory = " + _sql_text(str(folder)))
+    side.execute("set memory_limit = " + _sql_text(con_setting(store, "memory_limit")))
+    run_sql(side, "schema/macros")
+    return side
+
+
+def con_setting(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    return con.execute("select current_setting(?)", [name]).fetchall()[0][0]
+
+
+def _hand_over(side: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, table: str,
+               params: dict) -> None:
+    """From the CPR side's `stg` (the file's canonical text columns) to the store's temp
+    tables `stg` (each CPR field replaced by its `ref`; a CPR-shaped number in any other
+    text field replaced by '<cpr>'), `cpr_ids` (without the CPR text) and `csv_rejects`
+    (without the lines). Then the side's copy of the file is dropped."""
+    cprs = [c for c in CPR_COLUMNS if c in SOURCE_COLUMNS[table]]
+    if cprs:
+        run_sql(side, "ingest/cpr_ids", params)  # one pseudonym per distinct CPR field
+    select, joins = [], []
+    for c in SOURCE_COLUMNS[table]:
+        if c in cprs:
+            select.append(f"{c}_ids.ref as {c}")
+            joins.append(f"left join cpr_ids {c}_ids on {c}_ids.raw = coalesce(s.{c}, '')")
+        elif c in TIMESTAMP_COLUMNS | DATE_COLUMNS:  # a CPR number here is the whole value
+            select.append(f"case when length(s.{c}) in (10, 11) and regexp_full_match("
+                          f"s.{c}, '[0-9]{{6}}-?[0-9]{{4}}') then '<cpr>' else s.{c} end as {c}")
+        else:  # only a value of 10 characters or more can hold a CPR number
+            select.append(f"case when length(s.{c}) >= 10 then redact_cpr(s.{c}) "
+                          f"else s.{c} end as {c}")
+    rows = side.sql(f"select {', '.join(select)}, s._row from stg s {' '.join(joins)}")
+    with rows.to_arrow_reader() as reader:  # streamed: the file is not held twice
+        _receive(con, "stg", reader)
+    ids = ("select ref, problem, person_id, birth_date, sex from cpr_ids" if cprs else
+           "select null::bigint as ref, null::varchar as problem, null::bigint as person_id, "
+           "null::date as birth_date, null::varchar as sex limit 0")
+    _receive(con, "cpr_ids", side.sql(ids).to_arrow_table())
+    _receive(con, "csv_rejects", side.sql(
+        "select _row, column_name, error_type, redact_cpr(error_message) as error_message "
+        "from csv_rejects").to_arrow_table())
+    for view in ("stg_cprs", "stg", "raw_stage"):
+        side.execute(f"drop view if exists {view}")
+    for name in ("raw_numbered", "raw_read", "reject_errors", "reject_scans"):
+        side.execute(f"drop table if exists {name}")
+
+
+def _receive(con: duckdb.DuckDBPyConnection, name: str, data: object) -> None:
+    """Materialise Arrow data from the CPR side as a temp table of the store connection."""
+    con.register("handed_over", data)
+    try:
+        con.execute(f"create or replace temp table {name} as select * from handed_over")
+    finally:
+        con.unregister("handed_over")
 
 
 def _temp_object_kinds(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
@@ -345,76 +519,284 @@ def _temp_object_kinds(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
 Validator = Callable[[duckdb.DuckDBPyConnection, str, str, int], dict]
 
 
+def _struct(alias: str, columns: tuple[str, ...] | list[str]) -> str:
+    """A struct of the columns (our own names) of `alias`, as an SQL expression."""
+    return "{" + ", ".join(f"'{c}': {alias}.{quote_ident(c)}" for c in columns) + "}"
+
+
+def _check_repeats(con: duckdb.DuckDBPyConnection, table: str, params: dict) -> None:
+    """View `checked`: `parsed` with the repeats of sql/ingest/repeats.sql (duplicates,
+    conflicts) as problems; `repeat_corrections`: stored rows this file corrects."""
+    ek = EVENT_KEYS[table]
+    values = _struct("p", ek.values) if ek.values else "true"
+    con.execute("create or replace temp view repeat_in as select _row, person_id, "
+                f"{_struct('p', ek.key)} as k, {values} as v "
+                "from parsed p where _problem is null")
+    stored_values = _struct("t", ek.values) if ek.values else "true"
+    con.execute("create or replace temp view repeat_stored_all as select source_file, "
+                f"row_number, person_id, region, {_struct('t', ek.key)} as k, "
+                f"{stored_values} as v from {table} t")
+    run_sql(con, "ingest/repeats", {**params, "repeat_field": ek.field,
+                                    "repeat_key_text": ek.text})
+    con.execute("create or replace temp view checked as select p.* replace "
+                "(coalesce(p._problem, r.problem) as _problem) "
+                "from parsed p left join repeat_problems r using (_row)")
+
+
+def _refuse_systematic(con: duckdb.DuckDBPyConnection, path: Path, rows: int,
+                       limits: Plausibility, date_format: str, ts_format: str,
+                       dialect: RegionDialect) -> None:
+    """Refuse the file whole (IngestError) when one check quarantines more than the
+    configured share of its rows: a systematic export error. Accepting the rows that
+    happen to pass would store wrong data (day and month swapped: every day up to the 12th
+    still makes a date). Duplicates do not count (an overlap is handled row by row)."""
+    if rows < limits.refuse_min_rows:
+        return
+    top = con.execute(
+        "select _problem.field, _problem.reason, count(*) from checked "
+        "where _problem is not null and _problem.reason <> 'duplicate of an earlier row' "
+        "group by all order by 3 desc, 1, 2 limit 1").fetchall()
+    if not top or top[0][2] <= limits.refuse_share_above * rows:
+        return
+    field_name, reason, n = top[0]
+    cause = _likely_cause(con, field_name, reason, date_format, ts_format, dialect)
+    raise IngestError(
+        f"{path}: {n} of {rows} rows ({100 * n / rows:.0f} %) fail one check ({field_name}: "
+        f"{reason}), so the file is refused whole and nothing of it was stored. Likely "
+        f"cause: {cause}. Fix the export (or the dialect, config/regions/{dialect.name}.toml) "
+        "and deliver it again")
+
+
+def _swap_day_month(fmt: str) -> str:
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def _likely_cause(con: duckdb.DuckDBPyConnection, field_name: str, reason: str,
+                  date_format: str, ts_format: str, dialect: RegionDialect) -> str:
+    """The likeliest systematic cause of one failing check, in words (dates are tried
+    under the usual mistakes; no value is shown, so none can identify anyone)."""
+    if reason.startswith(("not a date in the format", "not a timestamp in the format")) and (
+            field_name in TIMESTAMP_COLUMNS | DATE_COLUMNS):
+        fmt = ts_format if field_name in TIMESTAMP_COLUMNS else date_format
+        tries = {
+            "day and month are swapped": _swap_day_month(fmt),
+            "the years have two digits": fmt.replace("%Y", "%y"),
+            "the times have seconds": fmt + ":%S" if fmt.endswith("%M") else fmt,
+        }
+        counts = con.execute(
+            "select count(*), " + ", ".join(
+                f"count(*) filter (where try_strptime(trim(v), $f{i}) is not null)"
+                for i in range(len(tries)))
+            + ", count(*) filter (where try_cast(trim(v) as timestamptz) is not null) "
+            f"from (select s.{quote_ident(field_name)} as v from stg s join checked c "
+            "using (_row) where c._problem.reason = $reason)",
+            {"reason": reason, **{f"f{i}": f for i, f in enumerate(tries.values())}}
+        ).fetchall()[0]
+        total, *parsed, iso = counts
+        for why, hits in zip(tries, parsed, strict=True):
+            if hits > total / 2 and tries[why] != fmt:
+                return f"{why} (they parse as {tries[why]}, the dialect says {fmt})"
+        if iso > total / 2:
+            return (f"the values are ISO timestamps (with seconds, a 'T' or a time zone), "
+                    f"not the dialect's {fmt}")
+        return f"the dates are not in the dialect's format {fmt}"
+    causes = [
+        ("unit ", "the unit column holds a unit config/units.toml does not accept (a typo, "
+                  "or a new unit)"),
+        ("not a number", f"the numbers do not use the dialect's decimal separator "
+                         f"('{dialect.decimal}')"),
+        ("unknown lab code", "the lab codes are not in the dialect's [lab_codes] (a new code "
+                             "system?)"),
+        ("person not in the patients extract", "the patients file is missing or belongs to "
+                                               "another extract"),
+        ("outside the plausible range", "the values are in another unit than their unit "
+                                        "column says (mg/dL labelled mmol/L?)"),
+        ("not a CPR number", "the CPR column is not the one the dialect names"),
+    ]
+    return next((why for start, why in causes if reason.startswith(start) or start in reason),
+                "a systematic error in the export")
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [c for (c,) in con.execute(
+        "select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'main' and table_name = ? order by column_index", [table]
+    ).fetchall()]
+
+
+def _run(con: duckdb.DuckDBPyConnection, statement: str, params: dict) -> int:
+    """Run one statement with the parameters it names; the rows it changed."""
+    changed = con.execute(statement, _used_params(statement, params)).fetchall()
+    return changed[0][0] if changed else 0
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, table: str, file_params: dict,
+               resent: str | None) -> int:
+    """In the file's transaction: move the stored rows this file replaces to
+    `superseded_rows` and delete them. `resent`: the checksum of the earlier version of
+    this same file, whose rows this version replaces (those it repeats unchanged are not
+    history). Returns the number of rows superseded."""
+    cols = [c for c in _table_columns(con, table) if c not in ("source_file", "row_number")]
+    as_json = f"to_json({_struct('o', cols)})::varchar"
+    superseded = 0
+    if resent is not None:
+        same = " and ".join(f"a.{quote_ident(c)} is not distinct from o.{quote_ident(c)}"
+                            for c in cols)
+        superseded += _run(
+            con, "insert into superseded_rows select $table_name, o.source_file, $resent, "
+            f"o.row_number, o.person_id, {as_json}, 'replaced: the file was delivered again "
+            "without this row, or with other values', $source_file, null, now()::timestamp "
+            f"from {table} o where o.source_file = $source_file "
+            f"and not exists (select 1 from accepted a where {same})",
+            {**file_params, "resent": resent})
+        _run(con, f"delete from {table} where source_file = $source_file", file_params)
+        _run(con, "delete from quarantine where source_file = $source_file "
+                  "and table_name = $table_name", file_params)
+        _run(con, "update ingested_files set superseded_by = $checksum where path = "
+                  "$source_file and table_name = $table_name and superseded_by is null",
+             file_params)
+    if table in EVENT_KEYS:
+        superseded += _run(
+            con, "insert into superseded_rows select $table_name, o.source_file, f.checksum, "
+            f"o.row_number, o.person_id, {as_json}, 'corrected by a later delivery', "
+            "$source_file, c._row, now()::timestamp "
+            f"from {table} o join repeat_corrections c "
+            "on c.source_file = o.source_file and c.row_number = o.row_number "
+            "left join ingested_files f on f.path = o.source_file "
+            "and f.table_name = $table_name and f.superseded_by is null", file_params)
+        con.execute(f"delete from {table} o where exists (select 1 from repeat_corrections c "
+                    "where c.source_file = o.source_file and c.row_number = o.row_number)")
+    if superseded:
+        # People's data changed without a row in a newer file (a withdrawn row): the next
+        # screening recomputes everyone rather than trust the incremental scope.
+        con.execute("delete from screening_state")
+    return superseded
+
+
 def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
                 key: PseudonymKey, *, today: date, vault_path: Path,
                 validator: Validator | None = None,
-                hashed: Future[Fingerprint] | None = None) -> FileResult:
+                hashed: Future[Fingerprint] | None = None,
+                limits: Plausibility | None = None,
+                side: duckdb.DuckDBPyConnection | None = None) -> FileResult:
+    """Ingest one file, or skip it when its checksum was ingested before.
+
+    `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
+    before anything is committed and raises to stop the file (and the region's run); its
+    report is kept. `hashed`: the file's fingerprint being computed ahead (else here).
+
+    `side`: the region's CPR side (`cpr_side`), made here when not given.
+    The file is recorded (store, summaries, messages) under `PseudonymKey.file_label`:
+    its path with any CPR-shaped number in it replaced by a keyed token, so a per-patient
+    file name never carries a CPR number out of the extract folder.
+    """
+    name = key.file_label(path)
+    own_side = side is None
+    side = side or cpr_side(con)
+    try:
+        return _ingest_file(con, dialect, table, path, key, today=today, vault_path=vault_path,
+                            validator=validator, hashed=hashed, limits=limits, name=name,
+                            side=side)
+    except IngestError as exc:
+        if str(path) == name:
+            raise
+        raise IngestError(redact_cpr(str(exc).replace(str(path), name))) from None
+    finally:
+        if own_side:
+            side.close()
+
+
+def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str, path: Path,
+                key: PseudonymKey, *, today: date, vault_path: Path,
+                validator: Validator | None = None,
+                hashed: Future[Fingerprint] | None = None,
+                limits: Plausibility | None = None, name: str = "",
+                side: duckdb.DuckDBPyConnection) -> FileResult:
     """Ingest one file, or skip it when its checksum was ingested before.
 
     `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
     before anything is committed and raises to stop the file (and the region's run); its
     report is kept. `hashed`: the file's fingerprint being computed ahead (else here).
     """
+    limits = limits or load_plausibility()
     seen_file = hashed.result() if hashed is not None else fingerprint(path)
     checksum = seen_file.checksum
-    result = FileResult(path=str(path), table=table, checksum=checksum)
+    result = FileResult(path=name, table=table, checksum=checksum)
     seen = con.execute("select 1 from ingested_files where checksum = ?", [checksum]).fetchall()
     if seen:
         result.skipped = True
         return result
 
     if dialect.format == "csv":
-        header, rows_in_file = _stage_csv(con, path, dialect)
+        header, rows_in_file = _stage_csv(side, path, dialect)
         date_format, ts_format = dialect.date_format, dialect.timestamp_format
         decimal_comma = dialect.decimal == ","
     else:
-        header, rows_in_file = _stage_parquet(con, path)
+        header, rows_in_file = _stage_parquet(side, path)
         date_format, ts_format, decimal_comma = ISO_DATE, ISO_TIMESTAMP, False
-    raw_json = _create_stg_view(con, dialect, table, header, path)
+    raw_json = _create_stg_view(side, dialect, table, header, path)
     params = {
-        "region": dialect.name, "decimal_comma": decimal_comma, "date_format": date_format,
+        "region": dialect.name, "source_file": name,
+        "decimal_comma": decimal_comma, "date_format": date_format,
         "timestamp_format": ts_format, "icd10_style": dialect.icd10_style, "today": today,
         "accepted_atc_prefixes": accepted_atc_prefixes(),
+        "max_age_years": limits.max_age_years,
         **key.sql_params(),
     }
     # `parsed` is a table for most files and a view for lab files (sql/ingest/README.md).
     for kind in _temp_object_kinds(con, "parsed"):
         con.execute(f"drop {kind} parsed")
-    if table != "practices":
-        run_sql(con, "ingest/cpr_ids", params)  # one pseudonym per distinct CPR, not per row
+    _hand_over(side, con, table, params)  # the file's rows, without a CPR number
     run_sql(con, f"ingest/{table}", params)
-    parsed_cols = {d[0] for d in con.execute("select * from parsed limit 0").description}
+    # An event file delivered again under its path (new content) replaces that version.
+    resent = None
+    if table not in SNAPSHOT_KEYS:
+        earlier = con.execute("select checksum from ingested_files where path = ? and "
+                              "table_name = ? and superseded_by is null",
+                              [name, table]).fetchall()
+        resent = earlier[0][0] if earlier else None
+
+    if table in EVENT_KEYS:
+        _check_repeats(con, table, params)
+    else:
+        con.execute("create or replace temp view checked as select * from parsed")
+    # A file most of whose rows fail one check is refused whole (before any identity).
+    _refuse_systematic(con, path, rows_in_file, limits, date_format, ts_format, dialect)
 
     # Identities go to the vault first (a separate database; DuckDB commits one database
     # per transaction). An identity without store rows is harmless; the reverse is not.
-    if parsed_cols & {"_cpr", "_relative_cpr"}:
-        attach_vault(con, vault_path)
+    # Only the accepted rows' pseudonyms cross to the CPR side, which holds the digits.
+    if table in IDENTITY_COLUMNS:
+        accepted_ids = con.sql(" union ".join(
+            f"select {c} as person_id from checked where _problem is null"
+            for c in IDENTITY_COLUMNS[table])).to_arrow_table()
+        side.register("accepted_ids", accepted_ids)
+        attach_vault(side, vault_path)
         try:
-            for pid, cpr in (("person_id", "_cpr"), ("relative_id", "_relative_cpr")):
-                if cpr in parsed_cols:
-                    add_identities(con, f"select {pid} as person_id, {cpr} as cpr "
-                                        "from parsed where _problem is null")
+            add_identities(side, "select c.person_id, c.digits as cpr from cpr_ids c "
+                                 "where c.person_id in (select person_id from accepted_ids)")
         finally:
-            detach_vault(con)
+            detach_vault(side)
+            side.unregister("accepted_ids")
         checkpoint("ingest.vault_written")
-        drop = ", ".join(c for c in ("_cpr", "_relative_cpr") if c in parsed_cols)
-        con.execute(f"create or replace temp table parsed as select * exclude ({drop}) from parsed")
 
-    file_params = {"region": dialect.name, "source_file": str(path), "table_name": table}
+    file_params = {"region": dialect.name, "source_file": name, "table_name": table,
+                   "checksum": checksum}
+    row_params = {k: v for k, v in file_params.items() if k != "checksum"}
     # The accepted rows exactly as they will be stored: what validation sees.
     # (Views take no parameters, so the file's identity comes from a one-row table.)
     con.execute("create or replace temp table ingest_file_meta as "
                 "select $region as region, $source_file as source_file",
-                {"region": dialect.name, "source_file": str(path)})
+                {"region": dialect.name, "source_file": name})
     con.execute(
         "create or replace temp view accepted as select p.* exclude (_row, _pid, _problem), "
         "m.region, m.source_file, p._row as row_number "
-        "from parsed p, ingest_file_meta m where p._problem is null")
+        "from checked p, ingest_file_meta m where p._problem is null")
     counts = con.execute(
         "select count(*) filter (where _problem is null), "
-        "count(*) filter (where _problem is not null) from parsed").fetchall()[0]
+        "count(*) filter (where _problem is not null) from checked").fetchall()[0]
     if validator is not None:
-        result.validation = validator(con, table, str(path), counts[0])
+        result.validation = validator(con, table, name, counts[0])
 
     con.execute("begin transaction")
     try:
@@ -423,33 +805,37 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
             match = " and ".join(f"t.{k} = p.{k}" for k in keys if k != "region")
             region_match = " and t.region = $region" if "region" in keys else ""
             con.execute(
-                f"delete from {table} t where exists (select 1 from parsed p where "
+                f"delete from {table} t where exists (select 1 from checked p where "
                 f"p._problem is null and {match}){region_match}", {"region": dialect.name}
                 if region_match else None)
+        if resent is not None or table in EVENT_KEYS:
+            result.rows_superseded = _supersede(con, table, file_params, resent)
         con.execute(f"insert into {table} by name select * from accepted")
         # The source row as JSON is built for the quarantined rows only (joined by row).
         con.execute(
             "insert into quarantine select $source_file, $table_name, p._row, "
-            f"p._problem.field, p._problem.reason, p._pid, {raw_json}, $region "
-            "from parsed p join raw_stage r using (_row) where p._problem is not null "
-            "order by p._row", file_params)
-        # A broken CSV line is kept for the quarantine, but without CPR numbers.
+            f"p._problem.field, redact_cpr(p._problem.reason), p._pid, {raw_json}, $region "
+            "from checked p join stg s using (_row) where p._problem is not null "
+            "order by p._row", row_params)
+        # A broken CSV line: where and why, not the line (it holds the CPR number and
+        # whatever else the row had).
         con.execute(
             "insert into quarantine select $source_file, $table_name, _row, column_name, "
-            "'malformed CSV line: ' || error_type || ' (' || error_message || ')', null, "
-            "regexp_replace(csv_line, '[0-9]{6}-?[0-9]{4}', '<cpr>', 'g'), $region "
-            "from csv_rejects", file_params)
+            "'malformed CSV line: ' || error_type || ' (' || redact_cpr(error_message) || ')', "
+            "null, null, $region from csv_rejects", row_params)
         rejects = con.execute("select count(*) from csv_rejects").fetchall()[0][0]
         result.rows_accepted = counts[0]
         result.rows_quarantined = counts[1] + rejects
         result.rows_read = rows_in_file
         if result.rows_accepted + result.rows_quarantined != result.rows_read:
             raise IngestError(
-                f"{path}: rows do not balance: read {result.rows_read}, accepted "
+                f"{name}: rows do not balance: read {result.rows_read}, accepted "
                 f"{result.rows_accepted}, quarantined {result.rows_quarantined}")
         con.execute(
-            "insert into ingested_files values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
-            [checksum, str(path), dialect.name, table, result.rows_read, result.rows_accepted,
+            "insert into ingested_files (checksum, path, region, table_name, rows_read, "
+            "rows_accepted, rows_quarantined, ingested_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
+            [checksum, name, dialect.name, table, result.rows_read, result.rows_accepted,
              result.rows_quarantined])
         _check_unchanged(path, seen_file)
         checkpoint("ingest.before_commit")
@@ -459,7 +845,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
         raise
     checkpoint("ingest.after_commit")
     reasons = con.execute(
-        "select _problem.reason, count(*) from parsed where _problem is not null group by 1"
+        "select redact_cpr(_problem.reason), count(*) from checked "
+        "where _problem is not null group by 1"
     ).fetchall()
     result.reasons = dict(sorted(reasons))
     if rejects:
@@ -477,12 +864,14 @@ def region_files(dialect: RegionDialect, extract_dir: Path) -> list[tuple[str, P
         for path in sorted(extract_dir.glob(dialect.files[table])):
             # A pattern with '..' or a symlink must not pull in files from elsewhere.
             if root not in path.resolve().parents:
-                raise IngestError(f"{path}: outside the extract folder {extract_dir} (a '..' "
-                                  f"in the {dialect.name} dialect's [files], or a symlink)")
+                raise IngestError(redact_cpr(
+                    f"{path}: outside the extract folder {extract_dir} (a '..' in the "
+                    f"{dialect.name} dialect's [files], or a symlink)"))
             if path.is_file():
                 found.append((table, path))
     if not found:
-        raise IngestError(f"{extract_dir}: no files match the {dialect.name} dialect's [files]")
+        raise IngestError(f"{redact_cpr(str(extract_dir))}: no files match the "
+                          f"{dialect.name} dialect's [files]")
     return found
 
 
@@ -491,27 +880,30 @@ def ingest_region(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, extrac
                   progress: Callable[[str], None] | None = None,
                   validator: Validator | None = None) -> IngestResult:
     """Ingest every new file of one region's extract folder."""
-    _load_lookups(con, dialect, load_units())
-    con.execute("drop table if exists cpr_ids")  # a cache of this region's CPR fields
+    limits = load_plausibility()
+    _load_lookups(con, dialect, load_units(), limits)
     result = IngestResult(region=dialect.name)
     files = region_files(dialect, extract_dir)
     today = today or date.today()
     hashing = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="checksum")
     hashed = [hashing.submit(fingerprint, path) for _, path in files]
+    side = cpr_side(con)  # its cpr_ids cache the region's CPR fields across files
     try:
         for i, ((table, path), ahead) in enumerate(zip(files, hashed, strict=True), 1):
             fr = ingest_file(con, dialect, table, path, key, today=today,
-                             vault_path=vault_path, validator=validator, hashed=ahead)
+                             vault_path=vault_path, validator=validator, hashed=ahead,
+                             limits=limits, side=side)
             result.files.append(fr)
             _report(dialect, i, len(files), path, fr, progress)
     finally:  # a failed file stops the region: no more hashing
         hashing.shutdown(cancel_futures=True)
+        side.close()
     return result
 
 
 def _report(dialect: RegionDialect, i: int, n: int, path: Path, fr: FileResult,
             progress: Callable[[str], None] | None) -> None:
-    msg = (f"[{dialect.name} {i}/{n}] {path.name}: "
+    msg = (f"[{dialect.name} {i}/{n}] {Path(fr.path).name}: "
            + ("already ingested, skipped" if fr.skipped else
               f"{fr.rows_accepted} accepted, {fr.rows_quarantined} quarantined"))
     log.info(msg)

@@ -32,10 +32,11 @@ from fh_screening.ingest import ingest_region
 from fh_screening.lineage import build_lineage, config_hash
 from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
-from fh_screening.privacy import attach_vault_read_only, load_key
+from fh_screening.privacy import Reidentifier
 from fh_screening.reports import write_reports
 from fh_screening.stages import stage
 from fh_screening.store import Workspace, connect
+from fh_screening.workspace_key import workspace_key
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -78,14 +79,14 @@ def ingest_step(ws: Workspace, region: str, extract_dir: Path | None = None, *,
                 progress: Progress | None = None) -> dict[str, Any]:
     """Ingest one region's new extract files; each file is validated before it commits."""
     dialect = load_region(region)
-    key = load_key(ws.key_path, create_demo_key=True)
-    if validate:
-        from fh_screening.validate import start_prewarm
-
-        start_prewarm()
     with stage("ingest"):
         con = connect(ws.store_path)
         try:
+            key = workspace_key(ws, con)  # the store's own key, or a clear refusal
+            if validate:
+                from fh_screening.validate import start_prewarm
+
+                start_prewarm()
             result = ingest_region(
                 con, dialect, extract_dir or default_extract_dir(region), key,
                 vault_path=ws.vault_path, today=today, progress=progress,
@@ -107,8 +108,37 @@ def latest_sample_date(ws: Workspace, regions: list[str]) -> date:
     finally:
         con.close()
     if found is None:
-        raise RuntimeError(f"no lab results in the store for {', '.join(regions)}: ingest first")
+        raise NothingToScreen(_no_lab_results(ws, regions))
     return found
+
+
+class NothingToScreen(RuntimeError):
+    """No lab result of the regions is in the store (none sent, or every one quarantined)."""
+
+
+def _no_lab_results(ws: Workspace, regions: list[str]) -> str:
+    """Why there is nothing to screen, in a sentence: no lab file yet, or every row of
+    the lab files quarantined (with the main reasons)."""
+    con = connect(ws.store_path, read_only=True)
+    try:
+        files, rows = con.execute(
+            "select count(*), coalesce(sum(rows_read), 0) from ingested_files where "
+            "table_name = 'lab_results' and region in (select unnest($r))",
+            {"r": regions}).fetchall()[0]
+        reasons = con.execute(
+            "select reason, count(*) from quarantine where table_name = 'lab_results' and "
+            "region in (select unnest($r)) group by 1 order by 2 desc, 1 limit 3",
+            {"r": regions}).fetchall()
+    finally:
+        con.close()
+    scope = ", ".join(regions)
+    if not files:
+        return (f"no lab results to screen for {scope}: no lab file has been ingested (check "
+                "the extract folder and the dialect's [files] pattern)")
+    why = "; ".join(f"{n} x {reason}" for reason, n in reasons)
+    return (f"no lab results to screen for {scope}: all {rows} rows of its {files} lab "
+            f"file(s) were quarantined ({why}). Fix the export or the dialect and deliver "
+            "the files again; the quarantine table and run summary name every row")
 
 
 def rules_hash() -> str:
@@ -198,26 +228,71 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
             "exclusions": dict(exclusions), "model_version": loaded.version}
 
 
+class RunIdTaken(ValueError):
+    """A run id already names a run of other regions: reusing it would replace that run's
+    lists and referral history (issue 20)."""
+
+
+def run_owner(con, run_id: str) -> list[str] | None:
+    """The regions a run id belongs to (those its run was asked for), or None if new."""
+    rows = con.execute("select params from runs where run_id = ?", [run_id]).fetchall()
+    if not rows:
+        return None
+    params = json.loads(rows[0][0] or "{}")
+    return sorted(params.get("requested") or params.get("regions") or [])
+
+
+def check_run_scope(con, run_id: str, requested: list[str]) -> None:
+    """A run id belongs to one set of regions: a rerun for the same regions replaces its
+    outputs (runs are safe to repeat), a run of other regions is refused."""
+    owner = run_owner(con, run_id)
+    if owner is not None and owner != sorted(requested):
+        raise RunIdTaken(
+            f"run id {run_id!r} belongs to the run of {', '.join(owner)}; a run of "
+            f"{', '.join(sorted(requested))} under it would replace that run's lists and "
+            "referral history. Nothing was written: choose another --run-id")
+
+
+def check_run_id_free(ws: Workspace, run_id: str | None, requested: list[str]) -> None:
+    """`check_run_scope` before any work, when the run id is given and the store exists
+    (the output step checks again, in its transaction)."""
+    if run_id is None or not ws.store_path.exists():
+        return
+    con = connect(ws.store_path, read_only=True)
+    try:
+        check_run_scope(con, run_id, requested)
+    finally:
+        con.close()
+
+
 def output_step(ws: Workspace, run_id: str, as_of: date, regions: list[str],
-                summary: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+                summary: dict[str, Any], language: str = DEFAULT_LANGUAGE,
+                requested: list[str] | None = None) -> dict[str, Any]:
     """Write the run's lists and summary atomically and record the run. `language`: of
-    the GP reports and family letters (a catalogue in fh_screening/locales/)."""
+    the GP reports and family letters (a catalogue in fh_screening/locales/).
+    `requested`: the regions the run was asked for (default `regions`; a national run
+    whose regions partly failed screens fewer), which own the run id."""
     check_run_id(run_id)
     with stage("outputs"):
-        return _write_outputs(ws, run_id, as_of, regions, summary, language)
+        return _write_outputs(ws, run_id, as_of, regions, summary, language,
+                              sorted(requested or regions))
 
 
 def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
-                   summary: dict[str, Any], language: str) -> dict[str, Any]:
+                   summary: dict[str, Any], language: str,
+                   requested: list[str]) -> dict[str, Any]:
     version = code_version()
     con = connect(ws.store_path)
+    reidentify = None
     try:
-        attach_vault_read_only(con, ws.vault_path)
+        check_run_scope(con, run_id, requested)
+        reidentify = Reidentifier(ws.vault_path)  # its own connection, not the store's
         con.execute("begin transaction")
         try:
             with atomic_run_dir(ws.output_dir, run_id) as tmp:
                 counts = write_reports(con, tmp, run_id=run_id, as_of=as_of,
-                                       code_version=version, language=language)
+                                       code_version=version, reidentify=reidentify,
+                                       language=language)
                 outputs = {"referrals": counts.referrals, "re_referrals": counts.re_referrals,
                            "backlog": counts.backlog,
                            "clinics": clinic_yield(con, regions, as_of, counts),
@@ -238,7 +313,8 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
             con.execute(
                 "insert into runs values (?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?)",
                 [run_id, "national" if len(regions) > 1 else regions[0], as_of,
-                 json.dumps({"regions": regions}), version, summary.get("model_version"),
+                 json.dumps({"regions": regions, "requested": requested}), version,
+                 summary.get("model_version"),
                  json.dumps(outputs, sort_keys=True), datetime.now(), datetime.now(),
                  str(ws.output_dir / run_id), json.dumps(lineage, sort_keys=True)])
             con.execute("commit")
@@ -246,6 +322,8 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
             con.execute("rollback")
             raise
     finally:
+        if reidentify is not None:
+            reidentify.__exit__()
         con.close()
     return full
 
@@ -278,6 +356,7 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
         check_region_name(region)
     if run_id is not None:
         check_run_id(run_id)
+    check_run_id_free(ws, run_id, regions)  # before any work: a run id owns its regions
     catalogue(language)  # an unknown language fails before any work is done
     load_model_ref(model)  # and so does a missing or incompatible model
     ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,

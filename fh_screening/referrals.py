@@ -23,6 +23,7 @@ from fh_screening.background import BackgroundFiles
 from fh_screening.html_tables import Col, render_table_page
 from fh_screening.i18n import Translator, model_reason_text, probability_text
 from fh_screening.outputs import safe_file_name, write_private
+from fh_screening.privacy import Reidentifier
 from fh_screening.sheets import csv_text, xlsx_bytes
 from fh_screening.store import query_sql
 
@@ -94,11 +95,13 @@ def tier_sheets(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 
 def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
-                    code_version: str, background: BackgroundFiles) -> ReferralOutput:
+                    code_version: str, background: BackgroundFiles,
+                    reidentify: Reidentifier) -> ReferralOutput:
     run_id, as_of = params["run_id"], params["as_of"]
     t = Translator(LIST_LANGUAGE)
-    candidates = with_probability_text(
-        with_reason_text(query_sql(con, "outputs/referral_list", params).pl(), t), t)
+    candidates = with_probability_text(with_reason_text(
+        reidentify.add_cpr(query_sql(con, "outputs/referral_list", params).pl(), "cpr",
+                           "person_id"), t), t)
     referrals = candidates.filter(pl.col("listed"))
     waiting = candidates.filter(~pl.col("listed"))
     result = ReferralOutput({}, int((referrals["status"] == "re-referral").sum()), [])
@@ -108,8 +111,11 @@ def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str,
         result.backlog[clinic] = frame.height
         result.files.append(f"{stem}.csv")
     for (clinic,), frame in referrals.group_by("lipid_clinic_id", maintain_order=True):
+        # A patient of a practice the practices file does not list has no clinic
+        # (issue 20: the None key broke the run summary with a TypeError).
+        clinic = clinic or "unassigned"
         rows = public(frame)
-        stem = f"referrals/{safe_file_name(clinic or 'unassigned')}"
+        stem = f"referrals/{safe_file_name(clinic)}"
         title = f"FH referrals for lipid clinic {clinic}"
         write_private(out / f"{stem}.csv", csv_text(rows))
         background.add(out / f"{stem}.xlsx", xlsx_bytes, tier_sheets(rows), as_of=as_of,

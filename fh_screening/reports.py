@@ -1,7 +1,8 @@
 """The lists and reports clinicians receive, written into a run's output folder.
 
 This is the only place where pseudonyms are turned back into CPR numbers: the caller
-attaches the vault read-only for the duration of the writing. Pseudonyms and other
+opens the vault read-only (`privacy.Reidentifier`, a connection of its own, never the
+store's) for the duration of the writing. Pseudonyms and other
 internals are dropped from everything written. Each output has its own module:
 `referrals` (lipid-clinic lists, deduplicated), `gp_reports` (per practice),
 `cascade` (relatives of index cases and family letters).
@@ -23,6 +24,7 @@ from fh_screening.criteria import load_drug_tables, threshold_params
 from fh_screening.gp_reports import write_gp_reports
 from fh_screening.i18n import DEFAULT_LANGUAGE, Translator
 from fh_screening.outputs import write_private
+from fh_screening.privacy import Reidentifier
 from fh_screening.referrals import write_referrals
 from fh_screening.store import run_sql
 
@@ -61,7 +63,8 @@ class OutputCounts:
 
 
 def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_of: date,
-                  code_version: str, language: str = DEFAULT_LANGUAGE) -> OutputCounts:
+                  code_version: str, reidentify: Reidentifier,
+                  language: str = DEFAULT_LANGUAGE) -> OutputCounts:
     """Write referral lists, GP reports and cascade lists into `out`; record the
     referrals in `referral_history`. `language` is that of the GP reports and the first
     language of the family letters."""
@@ -76,13 +79,13 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_
         # The cascade lists and GP pages first: their workbooks and pages are built (for a
         # large run in worker processes) while this process runs the referral queries.
         cascade = write_cascade(con, out, params, code_version=code_version, t=t,
-                                background=background)
+                                background=background, reidentify=reidentify)
         gp, gp_files = write_gp_reports(con, out, params, code_version=code_version, t=t,
-                                        background=background)
+                                        background=background, reidentify=reidentify)
         # Referrals last: recording them in referral_history must not change this run's
         # cascade list ("already referred" means by an earlier run or this one).
         referrals = write_referrals(con, out, params, code_version=code_version,
-                                    background=background)
+                                    background=background, reidentify=reidentify)
         background.finish()
     finally:
         background.close()

@@ -50,14 +50,16 @@ from fh_screening.accounting import check_store
 from fh_screening.config import TABLES
 from fh_screening.ingest import SNAPSHOT_KEYS, FileResult, IngestResult
 from fh_screening.pipeline import Progress, ingest_step
-from fh_screening.privacy import _sql_path, add_identities, attach_vault, detach_vault, load_key
+from fh_screening.privacy import _sql_path, add_identities, open_vault
 from fh_screening.store import Workspace, connect
+from fh_screening.workspace_key import workspace_key
 
 # What ingest reads from the store (sql/ingest/*.sql, ingest.py), copied into each seed:
 # table -> True when only the staged region's rows are read, False for every region's.
 # tests/test_staging.py checks the ingest SQL reads no other stored table, and reads a
 # region-only table only with `region = $region`.
 LOOKUPS = {"ingested_files": False, "patients": False, "lab_results": True,
+           "prescriptions": True, "diagnoses": True, "genetic_tests": True,
            "relations": False}
 
 
@@ -73,6 +75,14 @@ class StagingWorkspace(Workspace):
         return Workspace(self.key_home).key_path
 
     @property
+    def demo_marker(self) -> Path:
+        return Workspace(self.key_home).demo_marker
+
+    @property
+    def is_staging(self) -> bool:
+        return True
+
+    @property
     def seed_path(self) -> Path:
         return self.home / "seed.duckdb"
 
@@ -86,9 +96,14 @@ def staging_root(ws: Workspace, token: str) -> Path:
 
 def prepare_region(ws: Workspace, region: str, staging: Path) -> None:
     """Write the region's seed store at `staging` from the workspace store (call while
-    holding the store's writer slot). Creates the demo pseudonym key first when there is
-    none, so parallel stagings never race to create it."""
-    load_key(ws.key_path, create_demo_key=True)
+    holding the store's writer slot). Checks the pseudonym key against the store first
+    (creating a demo key in a new demo workspace), so parallel stagings never race to
+    create it and all stage under the store's own key."""
+    con = connect(ws.store_path)
+    try:
+        workspace_key(ws, con)
+    finally:
+        con.close()
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True, mode=0o700)
@@ -101,6 +116,7 @@ def prepare_region(ws: Workspace, region: str, staging: Path) -> None:
             con.execute(f"insert into seed.{table} by name select * from {table}"
                         + (" where region = $region" if by_region else ""),
                         {"region": region} if by_region else None)
+        con.execute("insert into seed.key_check select * from key_check")
         con.execute("detach seed")
     finally:
         con.close()
@@ -142,7 +158,7 @@ def merge_region(ws: Workspace, staged: dict[str, Any], *,
                     f.update(skipped=True, rows_read=0, rows_accepted=0, rows_quarantined=0,
                              reasons={}, validation=None)
             merging = [c for c in new if c not in already]
-            if merging and _stale(con, sws, region, merging):
+            if merging and (_supersedes(con, merging) or _stale(con, sws, region, merging)):
                 con.close()
                 direct = ingest_step(ws, region, _extract_dir(staged), progress=progress)
                 return {**direct, "merged_from": "direct ingest"}
@@ -152,6 +168,19 @@ def merge_region(ws: Workspace, staged: dict[str, Any], *,
         con.close()
     totals = IngestResult(region, [FileResult(**f) for f in files]).totals()
     return {"region": region, **totals, "files": files, "merged_from": "staging"}
+
+
+def _supersedes(con: duckdb.DuckDBPyConnection, checksums: list[str]) -> bool:
+    """Do the staged files replace stored rows (a correction, or a file delivered again
+    under its path)? Then they are ingested directly: superseding rows needs the store's
+    own rows, which the seed holds only in part."""
+    corrected = con.execute("select count(*) from staged.superseded_rows").fetchall()[0][0]
+    resent = con.execute(
+        "select count(*) from staged.ingested_files s join main.ingested_files m "
+        "on m.path = s.path and m.table_name = s.table_name and m.superseded_by is null "
+        "where s.checksum in (select unnest(?)) and s.table_name not in (select unnest(?))",
+        [checksums, list(SNAPSHOT_KEYS)]).fetchall()[0][0]
+    return bool(corrected or resent)
 
 
 def _extract_dir(staged: dict[str, Any]) -> Path | None:
@@ -201,13 +230,10 @@ def _merge(con: duckdb.DuckDBPyConnection, ws: Workspace, sws: StagingWorkspace,
            checksums: list[str]) -> None:
     if sws.vault_path.exists():
         # Identities first, as ingest does: DuckDB commits one database per transaction.
-        attach_vault(con, ws.vault_path)
-        try:
-            con.execute(f"attach '{_sql_path(sws.vault_path)}' as staged_vault (read_only)")
-            add_identities(con, "select person_id, cpr from staged_vault.identity")
-        finally:
-            con.execute("detach database if exists staged_vault")
-            detach_vault(con)
+        # On a connection of their own: no CPR number in the store connection's buffers.
+        with open_vault(ws.vault_path, read_only=False) as vault:
+            vault.execute(f"attach '{_sql_path(sws.vault_path)}' as staged_vault (read_only)")
+            add_identities(vault, "select person_id, cpr from staged_vault.identity")
     con.execute("create or replace temp table merging as select checksum, path "
                 "from staged.ingested_files where checksum in (select unnest(?))", [checksums])
     of_merged = "source_file in (select path from merging)"

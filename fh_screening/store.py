@@ -6,6 +6,9 @@ One workspace folder holds everything a region team's runs produce:
     <home>/vault/identity.duckdb person_id -> CPR (attached only to re-identify)
     <home>/vault/pseudonym.key   HMAC key (unless $FH_PSEUDONYM_KEY is set)
     <home>/output/<run_id>/      the lists and reports of each run
+    <home>/DEMO_WORKSPACE        only in a workspace made by `fh-screening demo` (or for
+                                 training/benchmarks on synthetic data): a demo key may
+                                 be generated here, nowhere else
 """
 
 from __future__ import annotations
@@ -33,6 +36,22 @@ class StoreBusy(RuntimeError):
     """Another process holds the store (DuckDB allows one writer per file)."""
 
 
+class StoreDamaged(RuntimeError):
+    """The store file cannot be opened: damaged, truncated, or not a DuckDB 2.0 store."""
+
+    def __init__(self, store_path: Path, exc: BaseException) -> None:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        super().__init__(
+            f"the store {store_path} cannot be opened ({first}): it is damaged or not a "
+            "DuckDB 2.0 store. Restore store.duckdb from the workspace's backup (with the "
+            "vault/ folder of the same backup), or ingest the extracts again into a new "
+            "workspace under the same pseudonym key; nothing was changed")
+
+
+def _no_space(exc: BaseException) -> bool:
+    return "no space left" in str(exc).lower()
+
+
 class StoreFormatError(RuntimeError):
     """The store was made by an earlier version whose tables this code cannot read."""
 
@@ -56,6 +75,43 @@ class Workspace:
     @property
     def output_dir(self) -> Path:
         return self.home / "output"
+
+    @property
+    def demo_marker(self) -> Path:
+        return self.home / "DEMO_WORKSPACE"
+
+    @property
+    def is_demo(self) -> bool:
+        """A workspace of synthetic data only, where a missing key may be generated."""
+        return self.demo_marker.is_file()
+
+    @property
+    def is_staging(self) -> bool:
+        """A region's staging copy (fh_screening.staging), whose vault starts empty."""
+        return False
+
+
+DEMO_MARKER_TEXT = (
+    "This workspace holds synthetic data only (made by `fh-screening demo`, training or a\n"
+    "benchmark). Its pseudonym key was generated for it. Never ingest real extracts here.\n")
+
+
+class NotADemoWorkspace(RuntimeError):
+    """The demo was pointed at a workspace that holds a real (non-demo) store."""
+
+
+def mark_demo_workspace(ws: Workspace) -> None:
+    """Mark a new workspace as a demo one (the only kind where a missing pseudonym key is
+    generated). A workspace that already holds a store without the mark is refused: the
+    demo would add synthetic people to it."""
+    if ws.is_demo:
+        return
+    if ws.store_path.exists() or ws.vault_path.exists():
+        raise NotADemoWorkspace(
+            f"{ws.home} already holds a store that is not a demo workspace; run the demo "
+            "with another --home (it would add synthetic people to that store)")
+    ws.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ws.demo_marker.write_text(DEMO_MARKER_TEXT)
 
 
 @cache
@@ -104,7 +160,11 @@ def connect(store_path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
                 f"the store {store_path} is in use by another process; "
                 "wait for that run to finish"
             ) from exc
+        if store_path.exists() and not _no_space(exc):
+            raise StoreDamaged(store_path, exc) from exc
         raise
+    except duckdb.Error as exc:  # not a DuckDB file, a damaged block, a newer format
+        raise StoreDamaged(store_path, exc) from exc
     _limit_memory(con, store_path.parent / "duckdb_tmp")
     _check_format(con, store_path)
     if not read_only:

@@ -46,7 +46,7 @@ from fh_screening.model import (
     save_model,
 )
 from fh_screening.privacy import load_key
-from fh_screening.store import Workspace, connect
+from fh_screening.store import Workspace, connect, mark_demo_workspace
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -119,6 +119,7 @@ def synthesise_world(work: Path, world: Any, people_per_region: int, seed: int,
     write_samples(extracts, people_per_region=people_per_region, seed=seed, regions=regions,
                   world=world)
     ws = Workspace(work / "store")
+    mark_demo_workspace(ws)  # synthetic people: the one kind of workspace with a demo key
     for region in regions:
         say(f"ingesting the extracts of {region}")
         ingest_step(ws, region, extracts / region, progress=progress)

@@ -26,7 +26,7 @@ import polars as pl
 from fh_screening import model_eval
 from fh_screening.evaluate import load_truth
 from fh_screening.privacy import load_key
-from fh_screening.store import Workspace, connect
+from fh_screening.store import Workspace, connect, mark_demo_workspace
 from fh_screening.training import capacity_over_sets
 
 Progress = Callable[[str], None]
@@ -167,6 +167,8 @@ def evaluate_extracts(work: Path, extract_root: Path, truth_path: Path, regions:
 
     loaded = load_model_ref(model)
     ws = Workspace(work / "external")
+    # a test population with a truth table, never patients: its workspace may use a demo key
+    mark_demo_workspace(ws)
     for region in regions:
         ingest_step(ws, region, extract_root / region, progress=progress)
     frames = {"external": screened_frame(ws, sorted(regions), None, truth_path, model,

@@ -94,11 +94,12 @@ def screen_task(home: str, regions: list[str], as_of: date | None,
 
 @task(name="write-outputs", **RETRY_OPTIONS)
 def output_task(home: str, run_id: str | None, regions: list[str],
-                summary: dict[str, Any], language: str) -> dict[str, Any]:
+                summary: dict[str, Any], language: str,
+                requested: list[str] | None = None) -> dict[str, Any]:
     as_of = date.fromisoformat(summary["as_of"])
     return pipeline.output_step(Workspace(Path(home)),
                                 run_id or pipeline.default_run_id(as_of, regions),
-                                as_of, regions, summary, language)
+                                as_of, regions, summary, language, requested)
 
 
 @task(name="publish-summary", **RETRY_OPTIONS)
@@ -127,7 +128,11 @@ def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, 
     """Screen, write and publish while holding the store: `screening_results` is one table,
     so another run's screening must not slip in between this run's screening and outputs."""
     failed = failed or {}
+    requested = sorted([*regions, *failed])
     with store_writer(home):
+        # A run id given for other regions is refused before the screening replaces
+        # anything (output_task checks again, in its transaction).
+        pipeline.check_run_id_free(Workspace(Path(home)), run_id, requested)
         summary = screen_task(home, regions, as_of, model, full)
         summary["ingest"] = pipeline.summarise_ingest(ingested)
         if failed:
@@ -135,8 +140,8 @@ def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, 
         # The run id names what was asked for: a national run stays "national" even when
         # only some of its regions could be screened.
         run_id = run_id or pipeline.default_run_id(date.fromisoformat(summary["as_of"]),
-                                                   sorted([*regions, *failed]))
-        result = output_task(home, run_id, regions, summary, language)
+                                                   requested)
+        result = output_task(home, run_id, regions, summary, language, requested)
         publish_task(home, result, ingested, failed, failure_details or {})
     return result
 

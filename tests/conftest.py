@@ -8,7 +8,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "60")
-os.environ.pop("FH_PSEUDONYM_KEY", None)
+# Every test run supplies its pseudonym key as production does (a missing key is refused
+# outside a demo workspace); tests of key handling remove or replace it themselves.
+TEST_KEY_HEX = bytes(range(32)).hex()
+os.environ["FH_PSEUDONYM_KEY"] = TEST_KEY_HEX
 
 import shutil  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -20,7 +23,7 @@ import pytest  # noqa: E402
 from fh_screening.privacy import PseudonymKey  # noqa: E402
 from fh_screening.store import Workspace, connect  # noqa: E402
 
-TEST_KEY = PseudonymKey(bytes(range(32)))
+TEST_KEY = PseudonymKey(bytes.fromhex(TEST_KEY_HEX))
 
 
 @pytest.fixture

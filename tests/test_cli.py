@@ -17,7 +17,6 @@ CPR = re.compile(r"\b\d{6}-?\d{4}\b")
 
 def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GX_ANALYTICS_ENABLED": "false"}
-    env.pop("FH_PSEUDONYM_KEY", None)
     return subprocess.run(
         [sys.executable, "-m", "fh_screening.cli", "--home", str(home), "-v", *args],
         capture_output=True, text=True, env=env, timeout=300, check=False)

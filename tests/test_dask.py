@@ -8,7 +8,6 @@ ingests nothing twice."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import psutil
 import pytest
@@ -38,12 +37,11 @@ def threads_run(prefect_harness, tmp_path_factory):
 @pytest.fixture(scope="module")
 def dask_run(threads_run, tmp_path_factory):
     """The same run on a temporary Dask LocalCluster (`[national] dask_workers` = 2 worker
-    processes), in a workspace with the same pseudonym key (so the same pseudonyms)."""
+    processes), in a workspace with the same pseudonym key ($FH_PSEUDONYM_KEY, so the
+    same pseudonyms)."""
     from flows.screening import national_flow
 
     home = tmp_path_factory.mktemp("dask")
-    (home / "vault").mkdir(mode=0o700)
-    shutil.copy2(threads_run[0].key_path, home / "vault" / "pseudonym.key")
     before = _children()
     result = national_flow(home=str(home), extract_root=str(SAMPLES_DIR), runner="dask",
                            dask_address="")

@@ -15,7 +15,7 @@ from fh_screening.criteria import threshold_params
 from fh_screening.gp_reports import write_gp_reports
 from fh_screening.i18n import Translator, catalogue
 from fh_screening.outputs import write_private
-from fh_screening.privacy import attach_vault_read_only, load_key
+from fh_screening.privacy import Reidentifier, load_key
 from fh_screening.store import connect, run_sql
 
 CPR = re.compile(r"\b(\d{6})-(\d{4})\b")
@@ -96,7 +96,6 @@ def test_english_from_the_same_template_and_the_same_pages_from_worker_processes
     """A large run builds the pages in worker processes (background.py): same bytes."""
     con = connect(output_runs.ws.store_path)
     try:
-        attach_vault_read_only(con, output_runs.ws.vault_path)
         params = {**threshold_params(load_thresholds()), "run_id": "en-check",
                   "as_of": date(2026, 7, 31)}
         run_sql(con, "outputs/triage", params)
@@ -105,8 +104,10 @@ def test_english_from_the_same_template_and_the_same_pages_from_worker_processes
             background = BackgroundFiles(rows, write_private)
             assert (background._pool is None) == (rows == 1)
             out = tmp_path / str(rows)
-            counts, files = write_gp_reports(con, out, params, code_version="test",
-                                             t=Translator("en"), background=background)
+            with Reidentifier(output_runs.ws.vault_path) as who:
+                counts, files = write_gp_reports(con, out, params, code_version="test",
+                                                 t=Translator("en"), background=background,
+                                                 reidentify=who)
             assert background.finish() == [out / f for f in files]
             built[rows] = {f: (out / f).read_bytes() for f in files}
     finally:

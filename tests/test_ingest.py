@@ -155,7 +155,8 @@ def test_ingesting_the_same_files_again_changes_nothing(con, tmp_path):
     second = ingest_syd(con, tmp_path)
     assert first.totals()["files_ingested"] == 7
     assert second.totals() == {"files_ingested": 0, "files_skipped": 7, "rows_read": 0,
-                               "rows_accepted": 0, "rows_quarantined": 0}
+                               "rows_accepted": 0, "rows_quarantined": 0,
+                               "rows_superseded": 0}
     assert con.execute("select (select count(*) from lab_results), (select count(*) from "
                        "quarantine), (select count(*) from patients)").fetchall() == counts
 

@@ -42,7 +42,9 @@ def test_config_hash_changes_with_content_and_with_names(tmp_path: Path):
 
 
 def _file(con, region: str, path: str, checksum: str) -> None:
-    con.execute("insert into ingested_files values (?, ?, ?, 'patients', 10, 9, 1, ?)",
+    con.execute("insert into ingested_files (checksum, path, region, table_name, rows_read, "
+                "rows_accepted, rows_quarantined, ingested_at) "
+                "values (?, ?, ?, 'patients', 10, 9, 1, ?)",
                 [checksum, path, region, datetime(2026, 7, 1, 8, 30)])
 
 

@@ -122,3 +122,32 @@ def test_crash_during_ingest_then_resume(tmp_path, monkeypatch):
     assert counts["files"] == 7
     assert counts["lab_rows"] == counts["lab_distinct"] > 50_000  # no row twice
     assert counts["history"] == referred(result) > 0
+
+
+def test_a_run_id_belongs_to_one_set_of_regions(first_run, tmp_path):
+    """Issue 20: the same --run-id for another region's run replaced the first region's
+    lists and referral history. Now it is refused before anything is done, and the first
+    run stays as it was; the same regions may still rerun it."""
+    ws, result, files, counts = first_run
+    with pytest.raises(pipeline.RunIdTaken, match=r"'r1' belongs to the run of midtjylland"):
+        pipeline.run_screening(ws, ["syddanmark"], run_id="r1")
+    with pytest.raises(pipeline.RunIdTaken):  # a national run under it too
+        pipeline.run_screening(ws, ["midtjylland", "syddanmark"], run_id="r1")
+    assert snapshot(ws.output_dir / "r1") == files
+    assert store_counts(ws, "r1") == counts
+    con = connect(ws.store_path, read_only=True)
+    try:  # refused before ingest: the other region's files were not even read
+        assert con.execute("select count(*) from ingested_files where region = 'syddanmark'"
+                           ).fetchall() == [(0,)]
+    finally:
+        con.close()
+    # the output step refuses it as well (a flow that reached it with another scope)
+    with pytest.raises(pipeline.RunIdTaken):
+        pipeline.output_step(ws, "r1", result_as_of(result), ["syddanmark"], {})
+    assert snapshot(ws.output_dir / "r1") == files
+
+
+def result_as_of(result: dict):
+    from datetime import date
+
+    return date.fromisoformat(result["as_of"])

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from fh_screening.i18n import Translator
-from fh_screening.privacy import attach_vault_read_only, load_key
+from fh_screening.privacy import Reidentifier, load_key
 from fh_screening.referrals import with_reason_text
 from fh_screening.reports import output_params
 from fh_screening.store import connect, query_sql, run_sql
@@ -100,10 +100,11 @@ def test_a_rise_in_priority_tier_re_refers(output_runs, tmp_path):
     try:
         con.execute("update referral_history set tier = 'standard' where person_id = ?",
                     [person])
-        attach_vault_read_only(con, output_runs.ws.vault_path)
         params = output_params(con, "r3", date(2026, 7, 31))
         run_sql(con, "outputs/triage", params)
-        listed = query_sql(con, "outputs/referral_list", params).pl()
+        with Reidentifier(output_runs.ws.vault_path) as who:
+            listed = who.add_cpr(query_sql(con, "outputs/referral_list", params).pl(), "cpr",
+                                 "person_id")
     finally:
         con.close()
     assert listed["cpr"].to_list() == ["180261-9345"]
@@ -167,11 +168,12 @@ def test_model_scores_decide_and_rank_when_present(output_runs, tmp_path):
         con.executemany("insert into model_scores (person_id, region, fh_probability, "
                         "model_reason_features, priority_tier, refer, model_version, as_of) "
                         "values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        attach_vault_read_only(con, output_runs.ws.vault_path)
         params = output_params(con, "m1", as_of)
         run_sql(con, "outputs/triage", params)
-        listed = with_reason_text(query_sql(con, "outputs/referral_list", params).pl(),
-                                  Translator("en")).filter(
+        with Reidentifier(output_runs.ws.vault_path) as who:
+            listed = who.add_cpr(query_sql(con, "outputs/referral_list", params).pl(), "cpr",
+                                 "person_id")
+        listed = with_reason_text(listed, Translator("en")).filter(
             pl.col("lipid_clinic_id") == "MID-LK1")
     finally:
         con.close()
@@ -205,7 +207,6 @@ def test_capacity_lists_the_top_ranks_and_the_rest_wait_ranked(output_runs, tmp_
     shutil.copy(output_runs.ws.store_path, store)
     con = connect(store)
     try:
-        attach_vault_read_only(con, output_runs.ws.vault_path)
         # run r1 again (its own history does not count against it), capacity 3
         mid = _candidates(con, "r1", date(2026, 6, 30), {"MID-LK1": 3}).filter(
             pl.col("lipid_clinic_id") == "MID-LK1")
@@ -227,7 +228,6 @@ def test_later_runs_draw_from_the_backlog_first_within_a_tier(output_runs, tmp_p
     shutil.copy(output_runs.ws.store_path, store)
     con = connect(store)
     try:
-        attach_vault_read_only(con, output_runs.ws.vault_path)
         before = _candidates(con, "r1", date(2026, 6, 30), {}).filter(
             pl.col("lipid_clinic_id") == "MID-LK1")
         standard = before.filter(pl.col("priority") == "standard")

@@ -50,7 +50,6 @@ def clean_env(prefect_home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="false", **extra)
-    env.pop("FH_PSEUDONYM_KEY", None)
     return env
 
 

@@ -165,7 +165,7 @@ def test_every_stored_table_the_ingest_reads_is_in_the_seed():
     code = "\n".join(p.read_text() for p in [*sorted((SQL_DIR / "ingest").glob("*.sql")),
                                              PROJECT_ROOT / "fh_screening" / "ingest.py"])
     reads = [(m.group(1), code[m.end():m.end() + 120])
-             for m in re.finditer(r"\b(?:from|join)\s+(\w+)", code, re.I)
+             for m in re.finditer(r"\b(?<!delete )(?:from|join)\s+(\w+)", code, re.I)
              if m.group(1) in stored]
     read = {t for t, _ in reads}
     assert read and read <= set(staging.LOOKUPS), read - set(staging.LOOKUPS)
@@ -173,3 +173,33 @@ def test_every_stored_table_the_ingest_reads_is_in_the_seed():
     for table, after in reads:
         if staging.LOOKUPS[table]:
             assert "region = $region" in after, (table, after)
+
+
+def test_a_staged_correction_is_ingested_directly_and_supersedes_once(stores, tmp_path):
+    """Issue 20: a later lab file correcting a stored value supersedes the stored row
+    (superseded_rows). That needs the store's own rows, so the merge ingests such a
+    region directly; the result equals a direct ingest of the same file."""
+    _, staged_ws, _, _, _, _ = stores
+    ws, reference = Workspace(tmp_path / "ws"), Workspace(tmp_path / "reference")
+    shutil.copytree(staged_ws.home, ws.home)
+    shutil.copytree(staged_ws.home, reference.home)
+    first = pl.read_parquet(SAMPLES_DIR / REGION / "lab_results_20260630.parquet").head(1)
+    corrected = tmp_path / "corrected"
+    corrected.mkdir()
+    first.with_columns(pl.col("value") + 0.5).write_parquet(
+        corrected / "lab_results_20260715.parquet")
+    root = staging.staging_root(ws, "correction")
+    staging.prepare_region(ws, REGION, root / REGION)
+    staged = staging.stage_region(ws, REGION, corrected, root / REGION)
+    merged = staging.merge_region(ws, staged)
+    staging.remove_staging(root)
+    assert merged["merged_from"] == "direct ingest"
+    assert (merged["rows_accepted"], merged["rows_superseded"]) == (1, 1)
+    pipeline.ingest_step(reference, REGION, corrected)
+    assert fingerprint(ws) == fingerprint(reference)
+    con = connect(ws.store_path, read_only=True)
+    try:
+        assert con.execute("select reason from superseded_rows").fetchall() == [
+            ("corrected by a later delivery",)]
+    finally:
+        con.close()

@@ -33,3 +33,20 @@ def test_a_new_store_has_integer_person_keys(tmp_path):
     assert types["patients.person_id"] == types["relations.relative_id"] == "BIGINT"
     assert set(types.values()) == {"BIGINT"}
     connect(tmp_path / "store.duckdb").close()  # and it opens again
+
+
+def test_an_older_stores_quarantine_loses_its_cpr_numbers_at_the_next_connection(tmp_path):
+    """Issue 20: before, quarantine.raw kept whole source rows (a requisitioner's CPR
+    number in an unmapped column); the schema step removes such values."""
+    con = connect(tmp_path / "store.duckdb")
+    con.execute("insert into quarantine values ('f.csv', 'lab_results', 3, 'source_code', "
+                "'unknown lab code X', null, '{\"rekvirent\": \"241170-2221\"}', 'syd'), "
+                "('f.csv', 'lab_results', 4, 'source_code', 'unknown lab code Y', null, "
+                "'{\"analysekode\": \"Y\"}', 'syd')")
+    con.close()
+    con = connect(tmp_path / "store.duckdb")
+    try:
+        assert con.execute("select row_number, raw from quarantine order by 1").fetchall() == [
+            (3, None), (4, '{"analysekode": "Y"}')]
+    finally:
+        con.close()

@@ -8,7 +8,7 @@ with typed as (
         parse_icd10(icd10, $icd10_style) as icd10,
         parse_date(diagnosed_at, $date_format) as diagnosed_at
     from stg
-    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
+    left join cpr_ids k on k.ref = stg.cpr
 )
 select
     t.person_id, t.icd10, t.diagnosed_at, t._row, t.person_id as _pid,
@@ -20,6 +20,7 @@ select
             then {'field': 'diagnosed_at', 'reason': 'not a date in the format ' || $date_format}
         when t.diagnosed_at > $today then {'field': 'diagnosed_at', 'reason': 'date in the future'}
         when t.diagnosed_at < p.birth_date then {'field': 'diagnosed_at', 'reason': 'date before birth'}
+        when t.diagnosed_at > p.deceased_date then {'field': 'diagnosed_at', 'reason': 'date after death'}
     end as _problem
 from typed t
 left join patients p on p.person_id = t.person_id;

@@ -8,7 +8,7 @@ with typed as (
         parse_date(tested_at, $date_format) as tested_at,
         (select canonical from value_map v where v.kind = 'genetic_result' and v.source_value = trim(stg.result)) as result
     from stg
-    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
+    left join cpr_ids k on k.ref = stg.cpr
 )
 select
     t.person_id, t.tested_at, t.result, t._row, t.person_id as _pid,
@@ -17,6 +17,8 @@ select
         when p.person_id is null then {'field': 'cpr', 'reason': 'person not in the patients extract'}
         when t.tested_at is null then {'field': 'tested_at', 'reason': 'not a date in the format ' || $date_format}
         when t.tested_at > $today then {'field': 'tested_at', 'reason': 'date in the future'}
+        when t.tested_at < p.birth_date then {'field': 'tested_at', 'reason': 'date before birth'}
+        when t.tested_at > p.deceased_date then {'field': 'tested_at', 'reason': 'date after death'}
         when t.result is null then {'field': 'result', 'reason': 'unknown test result code'}
     end as _problem
 from typed t

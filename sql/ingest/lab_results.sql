@@ -19,7 +19,7 @@ with typed as (
         parse_number(s.source_value, $decimal_comma) as number,
         nullif(trim(s.source_unit), '') as source_unit
     from stg s
-    left join cpr_ids k on k.raw = coalesce(s.cpr, '')
+    left join cpr_ids k on k.ref = s.cpr
 ),
 joined as (
     select
@@ -69,21 +69,21 @@ select
             then {'field': 'source_value',
                   'reason': analyte || ' outside the plausible range ' || plausible_label
                             || ' (wrong unit or a typing error)'}
-    end as problem0,
-    -- the duplicate key in one number; equal keys are then compared exactly
-    hash(person_id, sampled_at, source_code, source_value) as key_hash
+    end as problem0
 from joined;
 
 create or replace temp table lab_cross_problems as
 with ok as (
-    select _row, person_id, sampled_at, analyte, value, source_code, source_value, key_hash
+    select _row, person_id, sampled_at, analyte, value
     from lab_typed where problem0 is null
 ),
+-- Rows already stored, of this region and the people of this file; not those of an
+-- earlier version of this same file, which this delivery replaces (ingest.py).
 stored as (
-    select person_id, sampled_at, analyte, value, source_code, source_value,
-           hash(person_id, sampled_at, source_code, source_value) as key_hash
+    select person_id, sampled_at, analyte, value
     from lab_results
-    where region = $region and person_id in (select person_id from ok)
+    where region = $region and source_file <> $source_file
+      and person_id in (select person_id from ok)
 ),
 -- LDL and HDL are parts of the total cholesterol: one above the total measured in the
 -- same sample (this file, or already stored) means one of them is wrong. The LDL or HDL
@@ -97,45 +97,13 @@ sample_total as (
         select person_id, sampled_at, value from stored where analyte = 'total_chol'
     )
     group by person_id, sampled_at
-),
-above_total as (
-    select o._row, o.analyte
-    from ok o join sample_total t on t.person_id = o.person_id and t.sampled_at = o.sampled_at
-    where o.analyte in ('ldl', 'hdl') and o.value > t.total
-),
--- A row repeating an earlier accepted row of this file (same person, time, code and text
--- value), or one already stored, is a duplicate. Only rows whose key hash occurs more
--- than once (or in the store) are compared exactly.
-candidate_hashes as (
-    select key_hash from ok where _row not in (select _row from above_total)
-    group by key_hash having count(*) > 1
-    union
-    select key_hash from stored
-),
-candidates as (
-    select * from ok
-    where key_hash in (select key_hash from candidate_hashes)
-      and _row not in (select _row from above_total)
-),
-duplicates as (
-    select c._row
-    from candidates c
-    where exists (select 1 from stored s
-                  where s.person_id = c.person_id and s.sampled_at = c.sampled_at
-                    and s.source_code = c.source_code and s.source_value = c.source_value)
-    union
-    select _row from (
-        select _row, row_number() over (
-            partition by person_id, sampled_at, source_code, source_value order by _row) as n
-        from candidates
-    ) where n > 1
 )
-select _row, {'field': 'source_value',
-              'reason': analyte || ' above the total cholesterol of the same sample'} as problem
-from above_total
-union all
-select _row, {'field': 'source_value', 'reason': 'duplicate of an earlier row'}
-from duplicates;
+-- Repeats of a row (same person, time and code: a duplicate, a conflict or a correction)
+-- are decided for every event table alike, after these checks (sql/ingest/repeats.sql).
+select o._row, {'field': 'source_value',
+              'reason': o.analyte || ' above the total cholesterol of the same sample'} as problem
+from ok o join sample_total t on t.person_id = o.person_id and t.sampled_at = o.sampled_at
+where o.analyte in ('ldl', 'hdl') and o.value > t.total;
 
 create or replace temp view parsed as
 select

@@ -5,24 +5,24 @@ create or replace temp table parsed as
 with typed as (
     select
         _row,
-        k.digits as _cpr,
+        k.sex as cpr_sex_given,
         k.problem as cpr_problem,
         k.person_id,
         k.birth_date as cpr_birth,
         stg.birth_date as birth_date_text,
         parse_date(stg.birth_date, $date_format) as birth_date_given,
-        sex as sex_text,
+        stg.sex as sex_text,
         (select canonical from value_map v where v.kind = 'sex' and v.source_value = trim(stg.sex)) as sex_given,
         nullif(trim(gp_practice_id), '') as gp_practice_id,
         deceased_date as deceased_text,
         parse_date(deceased_date, $date_format) as deceased_date
     from stg
-    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
+    left join cpr_ids k on k.ref = stg.cpr
 ),
 derived as (
     select
         *,
-        case when cpr_problem is null then cpr_sex(_cpr) end as cpr_sex
+        case when cpr_problem is null then cpr_sex_given end as cpr_sex
     from typed
 )
 select
@@ -31,7 +31,7 @@ select
     coalesce(sex_given, cpr_sex) as sex,
     gp_practice_id,
     deceased_date,
-    _row, _cpr,
+    _row,
     person_id as _pid,
     case
         when cpr_problem is not null then {'field': 'cpr', 'reason': cpr_problem}
@@ -49,6 +49,13 @@ select
             then {'field': 'deceased_date', 'reason': 'not a date in the format ' || $date_format}
         when deceased_date < coalesce(birth_date_given, cpr_birth)
             then {'field': 'deceased_date', 'reason': 'death before birth'}
+        when deceased_date > $today
+            then {'field': 'deceased_date', 'reason': 'death date in the future'}
+        -- a person older than any human (config/plausibility.toml): a wrong date
+        when date_sub('year', coalesce(birth_date_given, cpr_birth), coalesce(deceased_date, $today)) > $max_age_years
+            then {'field': case when deceased_date is null then 'cpr' else 'deceased_date' end,
+                  'reason': 'age above ' || $max_age_years || ' years' ||
+                            case when deceased_date is null then ' and not dead' else ' at death' end}
         when row_number() over (partition by person_id order by _row) > 1
             then {'field': 'cpr', 'reason': 'duplicate person in the file'}
     end as _problem

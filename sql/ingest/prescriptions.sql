@@ -16,7 +16,7 @@ with typed as (
         end_date as end_text,
         parse_date(end_date, $date_format) as end_date
     from stg
-    left join cpr_ids k on k.raw = coalesce(stg.cpr, '')
+    left join cpr_ids k on k.ref = stg.cpr
 )
 select
     t.person_id, t.atc_code, t.strength_mg, t.start_date, t.end_date,
@@ -38,6 +38,13 @@ select
             then {'field': 'end_date', 'reason': 'not a date in the format ' || $date_format}
         when t.end_date < t.start_date then {'field': 'end_date', 'reason': 'ends before it starts'}
         when t.start_date > $today then {'field': 'start_date', 'reason': 'start date in the future'}
+        -- plausibility (issue 20): within the person's life; strength within the drug's
+        -- range (config/code_lists/drug_strengths.csv)
+        when t.start_date < p.birth_date then {'field': 'start_date', 'reason': 'date before birth'}
+        when t.start_date > p.deceased_date then {'field': 'start_date', 'reason': 'date after death'}
+        when t.strength_mg < r.min_mg or t.strength_mg > r.max_mg
+            then {'field': 'strength_mg', 'reason': 'strength outside the plausible range ' || r.label}
     end as _problem
 from typed t
-left join patients p on p.person_id = t.person_id;
+left join patients p on p.person_id = t.person_id
+left join strength_range r on starts_with(t.atc_code, r.atc_prefix);

@@ -162,11 +162,11 @@ final as (
     select
         r.lipid_clinic_id,
         fm.family,
-        ii.cpr[1:6] || '-' || ii.cpr[7:10] as index_cpr,
+        null::varchar as index_cpr,  -- named by privacy.Reidentifier
         r.index_basis,
         r.index_gp_practice_id,
         r.priority,
-        ri.cpr[1:6] || '-' || ri.cpr[7:10] as relative_cpr,
+        null::varchar as relative_cpr,  -- named by privacy.Reidentifier
         r.relation,
         case r.degree when 1 then 'first' else 'second' end as degree,
         r.age,
@@ -196,8 +196,6 @@ final as (
         r.relative_id
     from prioritised r
     join families fm using (lipid_clinic_id, index_id)
-    join vault.identity ii on ii.person_id = r.index_id
-    join vault.identity ri on ri.person_id = r.relative_id
 )
 select * from final
 order by lipid_clinic_id, family, priority,

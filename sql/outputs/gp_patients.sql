@@ -15,7 +15,7 @@ final as (
         f.gp_practice_id,
         coalesce(pr.practice_name, f.gp_practice_id) as practice_name,
         f.lipid_clinic_id,
-        i.cpr[1:6] || '-' || i.cpr[7:10] as cpr,
+        null::varchar as cpr,  -- named by privacy.Reidentifier, outside the store
         f.age_now as age,
         f.sex,
         round(f.index_ldl, 1) as index_ldl,
@@ -81,7 +81,6 @@ final as (
         ], lambda x: x is not null) as next_steps,
         f.person_id
     from flagged f
-    join vault.identity i using (person_id)
     left join practices pr on pr.gp_practice_id = f.gp_practice_id and pr.region = f.region
 )
 select * from final

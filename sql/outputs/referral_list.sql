@@ -85,7 +85,7 @@ final as (
         round(s.fh_probability, 3) as fh_probability,
         round(s.fh_probability_low, 3) as fh_probability_low,
         round(s.fh_probability_high, 3) as fh_probability_high,
-        i.cpr[1:6] || '-' || i.cpr[7:10] as cpr,
+        null::varchar as cpr,  -- named by privacy.Reidentifier, outside the store
         s.age_now as age,
         s.sex,
         s.gp_practice_id,
@@ -128,7 +128,6 @@ final as (
         s.model_reasons,
         s.person_id
     from ranked s
-    join vault.identity i using (person_id)
     left join practices pr on pr.gp_practice_id = s.gp_practice_id and pr.region = s.region
 )
 select * from final

@@ -60,11 +60,16 @@ create or replace temp macro parse_number(txt, decimal_comma) as
                  then cast(trim(txt) as double) end
     end);
 
+-- Dates and times from text, by the dialect's format. A year before 1900 is no date:
+-- strptime reads a two-digit year ("17-07-23") under %Y as the year 0023, which turned a
+-- statin start into a 2,000-year treatment and an LDL of 4.5 into a false referral.
+create or replace temp macro from_1900(x) as case when year(x) >= 1900 then x end;
+
 create or replace temp macro parse_date(txt, fmt) as
-    cast(try_strptime(nullif(trim(txt), ''), fmt) as date);
+    from_1900(cast(try_strptime(nullif(trim(txt), ''), fmt) as date));
 
 create or replace temp macro parse_timestamp(txt, fmt) as
-    try_strptime(nullif(trim(txt), ''), fmt);
+    from_1900(try_strptime(nullif(trim(txt), ''), fmt));
 
 -- ICD-10 codes to the dotted form ("E78.0"). LPR style prefixes a 'D' and drops the dot
 -- ("DE780"). NULL when the code is not shaped like ICD-10.
@@ -76,3 +81,16 @@ create or replace temp macro parse_icd10(code, style) as
         when style = 'dotted' and regexp_full_match(upper(trim(code)), '[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?')
             then upper(trim(code))
     end;
+
+-- Anything shaped like a CPR number (DDMMYY-SSSS, dash optional) in a text that leaves
+-- the row (a quarantine reason or value, a message) is replaced: a CPR number in the wrong
+-- column, an unmapped column or a lab code must not reach the store (issue 20).
+create or replace temp macro redact_cpr(txt) as
+    regexp_replace(txt, '[0-9]{6}-?[0-9]{4}', '<cpr>', 'g');
+
+-- The offending value of a quarantined row, kept to help fix it, only when it cannot be
+-- an identifier: no CPR-shaped number in it, and at most 60 characters (free text is no
+-- value to keep).
+create or replace temp macro quarantine_value(v) as
+    case when v is null or regexp_matches(v, '[0-9]{6}-?[0-9]{4}') or length(v) > 60 then null
+         else v end;

@@ -79,8 +79,9 @@ create table if not exists genetic_tests (
     row_number       bigint  not null
 );
 
--- Rows that could not be accepted, with the reason. raw holds the source row as JSON
--- without its CPR columns; person_id is the pseudonym when the CPR was valid.
+-- Rows that could not be accepted, with the reason. raw holds {source column: value} of
+-- the offending field only, when that value cannot be an identifier (else NULL; rows of
+-- earlier versions may hold more); person_id is the pseudonym when the CPR was valid.
 create table if not exists quarantine (
     source_file      varchar not null,
     table_name       varchar not null,
@@ -204,3 +205,40 @@ create table if not exists person_facts (
 -- Before the untreated-LDL evidence (03_index_ldl) a relative's fact was their highest
 -- per-sample estimate; a store from then is rescreened in full (its rules hash differs),
 -- which replaces the table, so only the declaration changes here.
+
+-- The pseudonym key this store was built with, as a fingerprint (HMAC-SHA256 of a fixed
+-- text under the key: it identifies the key without revealing it or any pseudonym). A run
+-- under any other key is refused (fh_screening/workspace_key.py). Stores made before this
+-- gain the table and record their key at the next ingest, once the vault confirms it.
+create table if not exists key_check (
+    fingerprint      varchar   not null,
+    recorded_at      timestamp not null
+);
+
+-- Rows a later delivery replaced (issue 20, "corrections are data"): a stored event row
+-- whose key (same person, time and code; fh_screening/ingest.py EVENT_KEYS) a later file
+-- gave other values, or a row of a file delivered again (same path, new content) that
+-- the new version no longer has. The row as it was stored (pseudonymised, as JSON), its
+-- file and the version of that file (checksum), and what replaced it.
+create table if not exists superseded_rows (
+    table_name         varchar   not null,
+    source_file        varchar   not null,
+    file_checksum      varchar,
+    row_number         bigint    not null,
+    person_id          bigint,
+    stored_row         varchar   not null,
+    reason             varchar   not null,
+    superseded_by_file varchar   not null,
+    superseded_by_row  bigint,
+    superseded_at      timestamp not null
+);
+
+-- A file delivered again under the same path replaces its earlier version (event tables):
+-- the earlier version's record is kept, marked with the checksum that replaced it.
+-- Stores made before this gain the column (every earlier version counts as current).
+alter table ingested_files add column if not exists superseded_by varchar;
+
+-- Stores made before issue 20 kept whole source rows in quarantine.raw, some with CPR
+-- numbers of unmapped columns: such values are removed (the reason, file, row and field
+-- stay). Cheap when nothing matches, as in every store made since.
+update quarantine set raw = null where regexp_matches(raw, '[0-9]{6}-?[0-9]{4}');

@@ -18,6 +18,7 @@ row is exactly what the clean extract gives. All CPR numbers are synthetic.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import shutil
@@ -165,6 +166,7 @@ def _parquet_bytes(frame: pl.DataFrame) -> bytes:
 
 
 LAB = "laboratoriesvar.csv"
+LAB_HEADER = "cpr;proevetidspunkt;analysekode;resultat;enhed\n"
 NAN = "not a number"
 NOT_CPR = "not a CPR number (expected DDMMYY-SSSS)"
 CYCLE = ("relation cycle: the parent is not born before the child "
@@ -357,6 +359,88 @@ def build_kinds() -> list[Kind]:
         Kind("unknown_relation_code", "syddanmark", "'moster' (aunt), not in the vocabulary",
              {"slaegtskab.csv": syd_plus("slaegtskab.csv", f"{MAN};{WOMAN};moster")},
              quarantined=(Quarantined("slaegtskab.csv", 4, "relation", "unknown relation code"),)),
+        # --- issue 20: typed inputs, read as typed -----------------------------------------
+        Kind("parquet_timestamp_ms", "midtjylland",
+             "sample times as millisecond Parquet timestamps (.123 s): read to the second",
+             {"lab_results.parquet": _parquet_bytes(mid_labs.with_columns(
+                 (pl.col("collected_at") + pl.duration(milliseconds=123))
+                 .dt.cast_time_unit("ms")))}),
+        Kind("parquet_timestamp_ns", "midtjylland",
+             "sample times as nanosecond Parquet timestamps (.456789 s): read to the second",
+             {"lab_results.parquet": _parquet_bytes(mid_labs.with_columns(
+                 pl.col("collected_at").dt.cast_time_unit("ns")
+                  + pl.duration(microseconds=456789)))}),
+        Kind("parquet_timestamp_utc", "midtjylland",
+             "sample times in UTC (a time-zone Parquet timestamp): converted to Danish time",
+             {"lab_results.parquet": _parquet_bytes(mid_labs.with_columns(
+                 (pl.col("collected_at") - pl.duration(hours=1))  # winter: UTC+1
+                 .dt.replace_time_zone("UTC")))}),
+        Kind("parquet_date_as_timestamp", "midtjylland",
+             "a prescription start date sent as a midnight timestamp: read as that date",
+             {"medications.parquet": _parquet_bytes(mid_base()["medications.parquet"]
+                                                    .with_columns(pl.col("start_date")
+                                                                  .cast(pl.Datetime("us"))))}),
+        Kind("two_digit_year", "syddanmark",
+             "a statin start '17-07-23' (two-digit year) where dd-mm-yyyy is sent: never year 23",
+             {"recepter.csv": syd_plus("recepter.csv", f"{WOMAN};C10AA07;10;17-07-23;")},
+             quarantined=(Quarantined("recepter.csv", 2, "start_date",
+                                      "not a date in the format %d-%m-%Y"),)),
+        # --- issue 20: plausibility --------------------------------------------------------
+        Kind("death_in_future", "syddanmark", "a death date in 2031",
+             {"personer.csv": syd_plus("personer.csv", "050505-5556;SYD0001;01-01-2031")},
+             quarantined=(Quarantined("personer.csv", 6, "deceased_date",
+                                      "death date in the future"),)),
+        Kind("living_aged_131", "syddanmark", "a living patient born in 1895 (aged 131)",
+             {"personer.csv": syd_plus("personer.csv", "010195-5123;SYD0001;")},
+             quarantined=(Quarantined("personer.csv", 6, "cpr",
+                                      "age above 120 years and not dead"),)),
+        Kind("mother_who_is_a_man", "syddanmark", "a mother whose CPR number is a man's",
+             {"slaegtskab.csv": syd_plus("slaegtskab.csv", f"{CHILD};{MAN};mor")},
+             quarantined=(Quarantined("slaegtskab.csv", 4, "relation",
+                                      "a mother whose CPR number is a man's"),)),
+        Kind("second_mother", "syddanmark",
+             "a later family file giving a child a second mother",
+             {"slaegtskab_2.csv": latin1(f"cpr;slaegtning_cpr;relation\n{CHILD};{GRANDMA};mor\n")},
+             quarantined=(Quarantined("slaegtskab_2.csv", 1, "relative_cpr",
+                                      "a second mother: another is already stored"),)),
+        Kind("statin_40000_mg", "syddanmark", "rosuvastatin 40,000 mg",
+             {"recepter.csv": syd_plus("recepter.csv", f"{WOMAN};C10AA07;40000;01-05-2024;")},
+             quarantined=(Quarantined("recepter.csv", 2, "strength_mg",
+                                      "strength outside the plausible range 5-40 mg for "
+                                      "rosuvastatin"),)),
+        Kind("prescription_after_death", "syddanmark", "a statin started after death",
+             {"recepter.csv": syd_plus("recepter.csv", f"{LATE};C10AA05;20;01-01-2024;")},
+             quarantined=(Quarantined("recepter.csv", 2, "start_date", "date after death"),)),
+        Kind("day_month_swapped", "syddanmark",
+             "a lab file with day and month swapped (mm-dd-yyyy): refused whole, not the "
+             "rows that still make a date",
+             {"laboratoriesvar_2.csv": latin1(LAB_HEADER + "".join(
+                 f"{WOMAN};03-{day:02d}-2024 09:00;NPU01568;{day // 10},{day % 10};mmol/L\n"
+                 for day in range(3, 29)))},
+             refused=r"fail one check.*day and month are swapped",
+             refused_file="laboratoriesvar_2.csv"),
+        Kind("two_digit_years_file", "syddanmark",
+             "a lab file with two-digit years (dd-mm-yy): refused whole, naming the cause",
+             {"laboratoriesvar_2.csv": latin1(LAB_HEADER + "".join(
+                 f"{WOMAN};{day:02d}-04-24 09:00;NPU01568;{day // 10},{day % 10};mmol/L\n"
+                 for day in range(3, 29)))},
+             refused=r"26 of 26 rows.*the years have two digits",
+             refused_file="laboratoriesvar_2.csv"),
+        # --- issue 20: files that are not what their name says -----------------------------
+        Kind("gzip_named_csv", "syddanmark", "a gzip-compressed lab file named .csv",
+             {LAB: gzip.compress(latin1(base_lab), mtime=0)},
+             refused=r"is a gzip-compressed file, not CSV text; unpack it", refused_file=LAB),
+        Kind("utf16_file", "syddanmark", "a UTF-16 lab file (with BOM) in a latin-1 region",
+             {LAB: base_lab.encode("utf-16")},
+             refused=r"is UTF-16 text, but the dialect says latin-1", refused_file=LAB),
+        Kind("cr_line_endings", "syddanmark", "old Mac line endings (CR only)",
+             {LAB: latin1(base_lab.replace("\n", "\r"))},
+             refused=r"end in a carriage return alone", refused_file=LAB),
+        Kind("header_row_missing", "syddanmark",
+             "a lab file without its header row: the error names no CPR number",
+             {LAB: latin1("\n".join(data) + "\n")},
+             refused=r"first line holds data, not column names: is the header row missing\?"
+                     r"(?!.*\d{6}-\d{4})", refused_file=LAB),
     ]
     names = [k.name for k in kinds]
     assert len(names) == len(set(names)), "kind names must be unique"
