@@ -120,10 +120,28 @@ def synthesise_world(work: Path, world: Any, people_per_region: int, seed: int,
                   world=world)
     ws = Workspace(work / "store")
     mark_demo_workspace(ws)  # synthetic people: the one kind of workspace with a demo key
+    write_synthetic_key(ws, seed)
     for region in regions:
         say(f"ingesting the extracts of {region}")
         ingest_step(ws, region, extracts / region, progress=progress)
     return ws, extracts / "truth.csv"
+
+
+def write_synthetic_key(ws: Workspace, seed: int) -> None:
+    """A synthetic workspace's pseudonym key, derived from its population seed: the same
+    seed gives the same pseudonyms, so the rows' order, the folds and the model are the
+    same on every machine (a random demo key would change them). Synthetic people only:
+    a real region's key is never derived from anything."""
+    import hashlib
+    import os
+
+    if ws.key_path.exists():
+        return
+    ws.key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(ws.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(hashlib.sha256(f"fh-screening synthetic world {seed}".encode()).hexdigest()
+                 + "\n")
 
 
 def training_set(ws: Workspace, regions: list[str], as_of: date | None,

@@ -599,3 +599,22 @@ def test_prewarm_builds_the_one_context_the_validations_use():
     source = validate._pandas_source()
     validate.start_prewarm().join(timeout=60)  # a second region's ingest: the same one
     assert validate._pandas_source() is source
+
+
+def test_prescription_suite_accepts_exactly_the_drugs_ingest_accepts():
+    """The critical ATC expectation lists the same prefixes as ingest (C10 and the code
+    list of drugs that raise LDL): a new code list row must not fail every file."""
+    import json
+    import re
+
+    from fh_screening.config import PROJECT_ROOT, accepted_atc_prefixes
+
+    suite = json.loads((PROJECT_ROOT / "expectations" / "prescriptions.json").read_text())
+    critical = [e for e in suite["expectations"] if e["type"] ==
+                "expect_column_values_to_match_regex" and e["meta"]["severity"] == "critical"
+                and e["kwargs"]["column"] == "atc_code"]
+    assert len(critical) == 1
+    pattern = critical[0]["kwargs"]["regex"]
+    assert pattern == "^(" + "|".join(accepted_atc_prefixes()) + ")"
+    assert re.match(pattern, "H02AB06") and re.match(pattern, "C10AA05")
+    assert not re.match(pattern, "C07AB02")

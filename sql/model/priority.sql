@@ -3,12 +3,14 @@
 -- fh_screening/model.py). Possible homozygous FH (rules tier urgent) is always referred,
 -- first. Otherwise nobody with an exclusion (known FH, positive genetic test, a secondary
 -- cause) is referred, whatever the model says; for the rest:
---   high      rules tier high (DLCN definite or untreated LDL >= the high-priority cut-off)
---             or probability >= $model_high_probability_at_least;
+--   high      probability >= $model_high_probability_at_least;
 --   standard  flagged by a rule set, or probability >= $model_refer_probability_at_least;
 --   null      not to be referred this run.
--- So the model adds people the rules miss and lifts likely carriers to the top; it never
--- removes someone a rule flagged (the rules stay the clinically recognised floor).
+-- The model adds people the rules miss and orders everyone by probability; it never
+-- removes someone a rule flagged (the rules stay the clinically recognised floor). The
+-- rules' own tier (DLCN definite, untreated LDL >= 8.5) is kept in screening_results and
+-- shown in the reasons, but no longer puts a person ahead of likelier carriers: on the
+-- held-out worlds that cost carriers at every capacity (docs/model.md).
 -- The rows replaced: the people scored now (`scope_b`: everyone in a full screening, the
 -- people recomputed in an incremental one) and anyone no longer screened.
 delete from model_scores
@@ -28,7 +30,7 @@ select
     case
         when s.tier = 'urgent' then 'urgent'
         when len(s.exclusions) > 0 then null
-        when s.tier = 'high' or m.fh_probability >= $model_high_probability_at_least then 'high'
+        when m.fh_probability >= $model_high_probability_at_least then 'high'
         when s.flagged or m.fh_probability >= $model_refer_probability_at_least then 'standard'
     end as priority_tier,
     priority_tier is not null as refer,
