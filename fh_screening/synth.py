@@ -46,6 +46,7 @@ from fh_screening.worlds import (
     LDL_RAISING_RISE_SIGMA,
     POLYGENIC_HIGH_MMOL,
     WorldParams,
+    save_world,
     world_rng,
 )
 
@@ -1198,6 +1199,76 @@ def _ldl_raising_drugs(w: WorldParams, seed: int, rkey: int, birth: np.ndarray,
             "rise": np.where(on, rise, 0.0)}
 
 
+def world_summary(pop: Population) -> dict[str, Any]:
+    """What a world looks like, measured on one population (docs/worlds.md's table).
+
+    Adults are people alive and at least 18 at the end of the extract. "Untreated LDL" is
+    the true untreated mid-life level (truth `ldl_untreated_midlife`), which no extract
+    shows. The nominal-correction error is what dividing an on-treatment LDL by the NICE
+    reduction gets wrong when response and adherence vary (issue 19).
+    """
+    t = pop.truth.join(pop.patients.select("cpr", "birth_date", "deceased_date"), on="cpr")
+    adult = ((pl.lit(pop.end) - pl.col("birth_date")).dt.total_days() / DAYS_PER_YEAR >= 18) \
+        & pl.col("deceased_date").is_null()
+    known = pop.diagnoses.filter(pl.col("icd10") == KNOWN_FH_CODE).select("cpr").unique()
+    lipid_rx = pop.prescriptions.filter(pl.col("atc_code").str.starts_with("C10"))
+    t = t.with_columns(
+        adult.alias("adult"),
+        pl.col("cpr").is_in(known["cpr"].implode()).alias("known_fh"),
+        pl.col("cpr").is_in(lipid_rx["cpr"].unique().implode()).alias("treated"),
+        pl.col("cpr").is_in(pop.genetic_tests["cpr"].unique().implode()).alias("tested"))
+    adults = t.filter(pl.col("adult"))
+    high = adults.filter(pl.col("ldl_untreated_midlife") >= 6.5)
+    treated = adults.filter(pl.col("treated"))
+    carriers = t.filter(pl.col("fh_carrier"))
+    hidden = adults.filter(pl.col("fh_carrier") & ~pl.col("known_fh"))
+    hidden_sampled = hidden.filter(pl.col("n_panels") > 0)
+    sampled = adults.filter(pl.col("n_panels") > 0)
+    ldl = pop.lab_results.filter(pl.col("analyte") == "ldl").select("cpr", "sampled_at",
+                                                                     "value")
+    on = pop.panels.filter(pl.col("reduction_nominal") > 0).join(
+        ldl, on=["cpr", "sampled_at"])
+    estimate_error = on.select((pl.col("value") / (1 - pl.col("reduction_nominal"))
+                                - pl.col("ldl_untreated")).mean()).item()
+
+    def share(part: pl.DataFrame | int, whole: pl.DataFrame | int) -> float | None:
+        a = part if isinstance(part, int) else part.height
+        b = whole if isinstance(whole, int) else whole.height
+        return round(a / b, 4) if b else None
+
+    return {
+        "adults": adults.height,
+        "adults_untreated_ldl_ge_6_5_per_100k": round(1e5 * high.height
+                                                      / max(adults.height, 1), 1),
+        "non_carrier_share_of_untreated_ldl_ge_6_5": share(
+            high.filter(~pl.col("fh_carrier")), high),
+        "polygenic_high_share_of_non_carriers_ge_6_5": share(
+            high.filter(~pl.col("fh_carrier") & pl.col("polygenic_high")),
+            high.filter(~pl.col("fh_carrier"))),
+        "carriers_known_e78_0": share(carriers.filter(pl.col("known_fh")), carriers),
+        "adults_treated": share(treated, adults),
+        "treated_partially_adherent": share(treated.filter(pl.col("partial_adherent")),
+                                            treated),
+        "undiagnosed_adult_carriers": hidden.height,
+        "undiagnosed_adult_carriers_treated": share(hidden.filter(pl.col("treated")),
+                                                    hidden),
+        "undiagnosed_adult_carriers_without_panel": share(
+            hidden.filter(pl.col("n_panels") == 0), hidden),
+        "undiagnosed_sampled_carriers_only_on_treatment": share(
+            hidden_sampled.filter(pl.col("n_panels_off_treatment") == 0), hidden_sampled),
+        "sampled_adults_with_one_panel": share(sampled.filter(pl.col("n_panels") == 1),
+                                               sampled),
+        "panels_per_adult": round(adults["n_panels"].sum() / max(adults.height, 1), 3),
+        "on_treatment_panels_below_half_nominal": share(
+            on.filter(pl.col("reduction") < 0.5 * pl.col("reduction_nominal")), on),
+        "nominal_estimate_error_mmol_l": (None if estimate_error is None
+                                          else round(estimate_error, 3)),
+        "adults_genetic_tested": share(adults.filter(pl.col("tested")), adults),
+        "adults_on_ldl_raising_drug": share(
+            adults.filter(pl.col("ldl_raising_atc").is_not_null()), adults),
+    }
+
+
 def _practices_frame(rng: np.random.Generator, region: str) -> pl.DataFrame:
     """~15 GP practices, each referring to one of the region's lipid clinics."""
     pfx = region_prefix(region)
@@ -1344,6 +1415,9 @@ def _lab_source_rows(rng: np.random.Generator, pop: Population, dialect: RegionD
     mass = (rng.random(n_panels) < profile.mass_share)[panel]
     fasting = (rng.random(n_panels) < profile.fasting_share)[panel]
     ldl_missing = (rng.random(n_panels) < profile.ldl_missing_share)[panel]
+    if pop.world.ldl_missing_extra > 0:  # patchy testing: LDL left out more often
+        extra = world_rng(pop.seed, region_key(dialect.name), "ldl_missing").random(n_panels)
+        ldl_missing = ldl_missing | (extra < pop.world.ldl_missing_extra)[panel]
     u_panel = rng.random(n_panels)
     analyte = lab["analyte"].to_physical().to_numpy()
     value = lab["value"].to_numpy().astype(np.float64)  # a copy: mass units change it
@@ -1631,12 +1705,18 @@ def write_region(pop: Population, dialect: RegionDialect, out_dir: Path,
 
 
 def write_samples(out_dir: Path, people_per_region: int = 4000, seed: int = DEFAULT_SEED,
-                  regions: tuple[str, ...] = ("syddanmark", "midtjylland")) -> dict[str, Any]:
+                  regions: tuple[str, ...] = ("syddanmark", "midtjylland"),
+                  world: WorldParams = DEFAULT_WORLD) -> dict[str, Any]:
     """The shipped sample data: <out_dir>/<region>/..., truth.csv and manifest.json.
 
     The manifest lists every file (path relative to out_dir: table, data rows, sha256)
     and, per region, the injected anomalies and a summary of the population. Files are
     byte-identical for the same arguments: rows are sorted, and no file holds a clock.
+
+    In any world but the default, truth.csv also holds WORLD_TRUTH_COLUMNS (what the world
+    did to each person), `world.json` holds the world (`worlds.load_world` reads it), and
+    the manifest names the world and measures it per region (`world_summary`). The default
+    world writes exactly what the generator wrote before worlds existed.
     """
     out_dir = Path(out_dir)
     slots = {r: region_slot(r) for r in regions}
@@ -1646,25 +1726,38 @@ def write_samples(out_dir: Path, people_per_region: int = 4000, seed: int = DEFA
     manifest: dict[str, Any] = {
         "generator": "fh_screening.synth", "seed": seed,
         "people_per_region": people_per_region, "start": DEFAULT_START.isoformat(),
-        "end": DEFAULT_END.isoformat(), "carrier_rate": CARRIER_RATE,
+        "end": DEFAULT_END.isoformat(), "carrier_rate": world.carrier_rate,
         "files": {}, "regions": {},
     }
+    default = world.is_default
+    if not default:
+        manifest["world"] = world.to_record()
     truths = []
     for region in regions:
         dialect = load_region(region)
         folder = out_dir / region
         _remove_extract_files(folder, dialect.files.values())
-        pop = generate_population(people_per_region, seed, region)
+        pop = generate_population(people_per_region, seed, region, world=world)
         written = write_region(pop, dialect, folder)
         for name, meta in written.pop("files").items():
             manifest["files"][f"{region}/{name}"] = meta
         manifest["regions"][region] = {**written, "summary": pop.summary()}
+        if not default:
+            manifest["regions"][region]["world_summary"] = world_summary(pop)
         truths.append(pop.truth)
-    truth = pl.concat(truths).select(*TRUTH_COLUMNS).sort("region", "cpr")
+    columns = TRUTH_COLUMNS if default else (*TRUTH_COLUMNS, *WORLD_TRUTH_COLUMNS)
+    truth = pl.concat(truths).select(*columns).sort("region", "cpr")
     truth_path = out_dir / "truth.csv"
     truth_path.write_bytes(truth.write_csv(line_terminator="\n").encode("utf-8"))
     manifest["files"][truth_path.name] = {"table": "truth", "rows": truth.height,
                                           "sha256": _sha256(truth_path)}
+    world_path = out_dir / "world.json"
+    if not default:
+        save_world(world, world_path)
+        manifest["files"][world_path.name] = {"table": "world", "rows": 1,
+                                              "sha256": _sha256(world_path)}
+    elif world_path.exists():  # left by an earlier run in another world
+        world_path.unlink()
     (out_dir / "manifest.json").write_text(
         json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
         encoding="utf-8")
@@ -1672,6 +1765,11 @@ def write_samples(out_dir: Path, people_per_region: int = 4000, seed: int = DEFA
 
 
 TRUTH_COLUMNS = ("cpr", "region", "family_id", "fh_carrier", "polygenic_z", "hypothyroid")
+# Written to truth.csv only in worlds other than the default (docs/worlds.md): the
+# untreated truth and what the world's mechanisms did to each person.
+WORLD_TRUTH_COLUMNS = ("ldl_untreated_midlife", "polygenic_shift", "polygenic_high",
+                       "statin_response", "adherence", "partial_adherent", "ldl_raising_atc",
+                       "ldl_raising_rise", "n_panels", "n_panels_off_treatment")
 
 
 def split_at(pop: Population, cut: date) -> tuple[Population, Population]:
