@@ -38,6 +38,17 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from fh_screening.config import RegionDialect, UnitRule, load_region, load_units
+from fh_screening.worlds import (
+    DEFAULT_WORLD,
+    LDL_RAISING_COURSE_SIGMA,
+    LDL_RAISING_DRUGS,
+    LDL_RAISING_EARLIEST_YEARS,
+    LDL_RAISING_RISE_SIGMA,
+    POLYGENIC_HIGH_MMOL,
+    WorldParams,
+    save_world,
+    world_rng,
+)
 
 # ---------------------------------------------------------------------------------------
 # Calendar
@@ -73,7 +84,10 @@ DEATH_AGE_MIN = 45.0
 # ---------------------------------------------------------------------------------------
 # Genetics and LDL (mmol/L)
 # ---------------------------------------------------------------------------------------
-CARRIER_RATE = 1 / 250  # heterozygous FH prevalence about 1 in 250 (DOMAIN.md)
+# The figures the literature leaves uncertain are parameters of a world
+# (fh_screening/worlds.py, docs/worlds.md); the names below are the default world's
+# values, kept for readers and tests of the generator as it was.
+CARRIER_RATE = DEFAULT_WORLD.carrier_rate  # about 1 in 250 (DOMAIN.md)
 # Non-carrier mean LDL by age: men rise from ~20 to 50, women flat until ~35 and rise
 # after menopause; adult means 3.0-3.6 (DOMAIN.md "Synthetic population").
 LDL_MEAN_AGES = (0.0, 18.0, 20.0, 35.0, 50.0, 60.0, 70.0, 90.0)
@@ -83,16 +97,16 @@ LDL_MEAN_WOMEN = (2.4, 2.5, 2.7, 2.8, 3.3, 3.8, 3.7, 3.4)
 # families without FH; about half of very high LDL is polygenic, DOMAIN.md) and a
 # non-inherited part. sqrt(0.50**2 + 0.60**2) = 0.78, plus the lab noise below gives the
 # SD of about 0.85 in DOMAIN.md (within an age band).
-LDL_SD_POLYGENIC = 0.50
-LDL_SD_INDIVIDUAL = 0.60
+LDL_SD_POLYGENIC = DEFAULT_WORLD.polygenic_sd  # 0.50
+LDL_SD_INDIVIDUAL = DEFAULT_WORLD.individual_sd  # 0.60
 LDL_SD_CHILD_FACTOR = 0.8  # synthetic assumption: narrower spread in children
 # FH variant effect (per variant; families share their variant's severity): lognormal,
 # median 2.8 mmol/L, so adults are about 6 +- 1.5 mmol/L, 2-3 above non-carriers at the
 # same age (DOMAIN.md), with a tail of severe (null) and mild (defective) variants.
 # Children: lower but well above their peers.
-FH_EFFECT_MEDIAN = 2.8
-FH_EFFECT_SIGMA = 0.4
-FH_CHILD_FACTOR = 0.85
+FH_EFFECT_MEDIAN = DEFAULT_WORLD.fh_effect_median  # 2.8
+FH_EFFECT_SIGMA = DEFAULT_WORLD.fh_effect_sigma  # 0.4
+FH_CHILD_FACTOR = DEFAULT_WORLD.fh_child_factor  # 0.85
 LDL_MIN = 0.5
 LDL_MAX = 25.0  # homozygous FH stays below the validation ceiling (30 mmol/L)
 # Hypothyroidism: a secondary cause of high LDL (DOMAIN.md); ~2 % overall, more in women
@@ -127,7 +141,7 @@ HDL_MEAN_MEN = 1.2  # synthetic assumption (design brief)
 HDL_MEAN_WOMEN = 1.5
 HDL_SD = 0.3
 HDL_MIN = 0.4
-LAB_CV = 0.07  # within-person biological + analytic variation (design brief)
+LAB_CV = DEFAULT_WORLD.lab_cv  # 0.07, within-person biological + analytic (design brief)
 TC_NOISE_SD = 0.08  # TC = LDL + HDL + TG/2.2 (Friedewald identity, DOMAIN.md) + noise
 ALP_MEDIAN, ALP_SIGMA = 70.0, 0.25  # U/L, normal range (synthetic assumption)
 BILIRUBIN_MEDIAN, BILIRUBIN_SIGMA = 8.0, 0.35  # umol/L
@@ -160,19 +174,19 @@ CHOLESTASIS_CODE = "K74.3"  # ICD-10 K74.3 primary biliary cholangitis (syntheti
 KNOWN_FH_CODE = "E78.0"  # ICD-10 E78.0 pure hypercholesterolaemia, used for FH (DOMAIN.md)
 # Known FH: ~15-20 % of carriers diagnosed (most are undiagnosed, DOMAIN.md): index cases
 # first, then cascade diagnoses among first-degree relatives (yield ~50 %, DOMAIN.md).
-KNOWN_FH_INDEX_RATE = 0.11
+KNOWN_FH_INDEX_RATE = DEFAULT_WORLD.known_fh_index_rate  # 0.11
 KNOWN_FH_INDEX_RATE_CHD = 0.30  # a premature CHD event prompts the diagnosis
-KNOWN_FH_CASCADE_RATE = 0.50
+KNOWN_FH_CASCADE_RATE = DEFAULT_WORLD.known_fh_cascade_rate  # 0.50
 KNOWN_FH_NONCARRIER_RATE = 0.001  # ~0.1 % of non-carriers coded E78.0 (design brief)
 KNOWN_FH_EARLIEST = date(1995, 1, 1)  # synthetic: no diagnosis dates before this
 KNOWN_FH_MIN_AGE = 18.0  # index cases are adults; cascade reaches children
 CASCADE_DELAY_YEARS = (0.1, 3.0)
 # Genetic tests (accurate, but for a biased subset: ~1-3 % of adults, design brief).
-GENETIC_TEST_RATE_KNOWN_FH = 0.80
-GENETIC_TEST_RATE_RELATIVE = 0.40  # first-degree relatives of known FH (cascade)
-GENETIC_TEST_RATE_LDL_HIGH = 0.30  # untreated LDL >= 6.0
-GENETIC_TEST_RATE_LDL_RAISED = 0.20  # untreated LDL >= 5.0
-GENETIC_TEST_RATE_PREMATURE_CHD = 0.10
+GENETIC_TEST_RATE_KNOWN_FH = DEFAULT_WORLD.genetic_test_rate_known_fh  # 0.80
+GENETIC_TEST_RATE_RELATIVE = DEFAULT_WORLD.genetic_test_rate_relative  # 0.40, cascade
+GENETIC_TEST_RATE_LDL_HIGH = DEFAULT_WORLD.genetic_test_rate_ldl_high  # 0.30, LDL >= 6.0
+GENETIC_TEST_RATE_LDL_RAISED = DEFAULT_WORLD.genetic_test_rate_ldl_raised  # 0.20, >= 5.0
+GENETIC_TEST_RATE_PREMATURE_CHD = DEFAULT_WORLD.genetic_test_rate_premature_chd  # 0.10
 GENETIC_TEST_LDL_HIGH = 6.0
 GENETIC_TEST_LDL_RAISED = 5.0
 
@@ -201,11 +215,11 @@ TREATED_RATE_CHD = 0.80  # synthetic assumption
 # Everyone else by age at the end of follow-up: (upper age bound, rate); synthetic.
 TREATED_RATE_BY_AGE = ((30.0, 0.005), (40.0, 0.02), (50.0, 0.06), (60.0, 0.14),
                        (70.0, 0.24), (200.0, 0.32))
-TREATED_HIGH_LDL_FACTOR = 2.0  # GPs treat untreated LDL >= 5 more often (synthetic)
+TREATED_HIGH_LDL_FACTOR = DEFAULT_WORLD.gp_treat_high_ldl_factor  # 2.0, at LDL >= 5
 TREATED_MAX_RATE = 0.9
 STATIN_MIN_AGE_FH = 10.0  # children of FH families from age 10 (NICE; DOMAIN.md)
 STATIN_MIN_AGE = 30.0
-STATIN_HISTORY_YEARS = 10.0  # general starts up to 10 years before the extract window
+STATIN_HISTORY_YEARS = DEFAULT_WORLD.statin_history_years  # 10 years before the window
 STATIN_ESCALATE_RATE = 0.20  # a second, higher-intensity course
 STATIN_STOP_RATE = 0.12  # stop for good
 EZETIMIBE_RATE = {"known_fh": 0.35, "chd": 0.20, "other": 0.03}
@@ -221,7 +235,7 @@ PANEL_CHILD_MIN_AGE = 2.0
 PANEL_MULT_TREATED = 1.7
 PANEL_MULT_CHD = 1.4
 PANEL_MULT_KNOWN_FH = 1.5
-PRETREATMENT_PANEL_RATE = 0.7  # a panel in the weeks before a statin is started
+PRETREATMENT_PANEL_RATE = DEFAULT_WORLD.pretreatment_panel_rate  # 0.7, before a statin
 PRETREATMENT_DAYS = (7, 60)
 DIAGNOSTIC_PANEL_RATE = 0.8  # a panel shortly before an FH diagnosis
 PANEL_FIRST_MINUTE = 7 * 60 + 30  # samples taken 07:30-15:30
@@ -347,6 +361,7 @@ class Population:
     genetic_tests: pl.DataFrame
     truth: pl.DataFrame
     panels: pl.DataFrame
+    world: WorldParams = DEFAULT_WORLD
 
     def summary(self) -> dict[str, Any]:
         """Counts for the manifest and the README: how many carriers, found how often."""
@@ -499,11 +514,12 @@ def ldl_mean(age: np.ndarray, male: np.ndarray) -> np.ndarray:
 
 
 def _untreated_ldl(age: np.ndarray, male: np.ndarray, personal: np.ndarray,
-                   fh_effect: np.ndarray, secondary: np.ndarray) -> np.ndarray:
+                   fh_effect: np.ndarray, secondary: np.ndarray,
+                   fh_child_factor: float = FH_CHILD_FACTOR) -> np.ndarray:
     """True untreated LDL at an age: mean + spread + FH variant(s) + secondary causes."""
     child = age < 18
     spread = np.where(child, LDL_SD_CHILD_FACTOR, 1.0) * personal
-    fh = fh_effect * np.where(child, FH_CHILD_FACTOR, 1.0)
+    fh = fh_effect * np.where(child, fh_child_factor, 1.0)
     value = ldl_mean(age, male) + spread + fh + secondary
     return np.clip(value, LDL_MIN, LDL_MAX)
 
@@ -676,20 +692,31 @@ def _by_rate_table(values: np.ndarray, table: tuple[tuple[float, float], ...]) -
 # =======================================================================================
 def generate_population(n_people: int, seed: int, region: str, start: date = DEFAULT_START,
                         end: date = DEFAULT_END,
-                        carrier_rate: float = CARRIER_RATE,
-                        panel_rate_factor: float = 1.0) -> Population:
+                        carrier_rate: float | None = None,
+                        panel_rate_factor: float = 1.0,
+                        world: WorldParams = DEFAULT_WORLD) -> Population:
     """Simulate one region: families, genes, LDL, treatment, diagnoses, tests and labs.
 
-    `panel_rate_factor` scales every lipid-panel rate (the benchmarks use it to match a
-    stated number of lab results per adult); 1.0 gives the documented rates.
+    `world` holds every uncertain assumption (fh_screening/worlds.py, docs/worlds.md);
+    `carrier_rate`, when given, overrides the world's. `panel_rate_factor` scales every
+    lipid-panel rate (the benchmarks use it to match a stated number of lab results per
+    adult) on top of the world's own scale; 1.0 gives the documented rates.
     Deterministic for its arguments. Everything is drawn per person or per panel with
-    numpy, in a fixed order, from one Generator seeded by (seed, crc32(region)).
+    numpy, in a fixed order, from one Generator seeded by (seed, crc32(region)); each
+    world mechanism that the default world switches off (statin response, adherence, the
+    polygenic tail, panel dispersion, LDL-raising drugs) draws from its own stream
+    (`worlds.world_rng`), so the default world's draws are those of the generator before
+    worlds existed, and one mechanism does not move another's.
     """
     if n_people < 2:
         raise ValueError("n_people must be at least 2")
     if not start < end:
         raise ValueError("start must be before end")
-    rng = np.random.default_rng([seed, region_key(region)])
+    w = world
+    if carrier_rate is None:
+        carrier_rate = w.carrier_rate
+    rkey = region_key(region)
+    rng = np.random.default_rng([seed, rkey])
     start_day, end_day = _day(start), _day(end)
     p = _family_tree(rng, n_people, end_day)
     n = n_people
@@ -713,7 +740,7 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
     poly_z = np.zeros(n)
     founders = np.flatnonzero(p.founder)
     carrier_founder = rng.random(len(founders)) < carrier_rate
-    effects = rng.lognormal(np.log(FH_EFFECT_MEDIAN), FH_EFFECT_SIGMA, len(founders))
+    effects = rng.lognormal(np.log(w.fh_effect_median), w.fh_effect_sigma, len(founders))
     allele_m[founders] = np.where(carrier_founder, effects, 0.0)
     poly_z[founders] = rng.standard_normal(len(founders))
     for generation in (1, 2):  # parents before children
@@ -725,7 +752,22 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
         poly_z[gen] = (poly_z[mo] + poly_z[fa]) / 2 + rng.normal(0, np.sqrt(0.5), len(gen))
     fh_effect = allele_m + allele_p
     carrier = fh_effect > 0
-    personal = LDL_SD_POLYGENIC * poly_z + LDL_SD_INDIVIDUAL * rng.standard_normal(n)
+    personal = w.polygenic_sd * poly_z + w.individual_sd * rng.standard_normal(n)
+    # The polygenic tail (world stream): some founders carry a large polygenic load,
+    # passed on as the mid-parent value like the score, so high LDL clusters in families
+    # without any FH variant (Talmud 2013, Khera 2016; docs/worlds.md).
+    poly_shift = np.zeros(n)
+    if w.polygenic_tail_share > 0:
+        tail_rng = world_rng(seed, rkey, "polygenic_tail")
+        tail = tail_rng.random(len(founders)) < w.polygenic_tail_share
+        shift = tail_rng.lognormal(np.log(w.polygenic_tail_shift_median),
+                                   w.polygenic_tail_shift_sigma, len(founders))
+        poly_shift[founders] = np.where(tail, shift, 0.0)
+        for generation in (1, 2):
+            gen = np.flatnonzero(~p.founder & (p.generation == generation))
+            poly_shift[gen] = (poly_shift[p.mother[gen]] + poly_shift[p.father[gen]]) / 2
+        personal = personal + poly_shift
+    polygenic_high = w.polygenic_sd * poly_z + poly_shift >= POLYGENIC_HIGH_MMOL
 
     # Hypothyroidism, persistent over the window (a synthetic simplification).
     hypothyroid = rng.random(n) < np.where(
@@ -737,7 +779,8 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
     secondary = (HYPOTHYROID_LDL_RISE * hypothyroid
                  + SECONDARY_LDL_RISE * (nephrotic | cholestatic))
     # The person's untreated level in mid-life (or now, for the young): drives care.
-    ldl_ref = _untreated_ldl(np.minimum(age_last, 60.0), male, personal, fh_effect, secondary)
+    ldl_ref = _untreated_ldl(np.minimum(age_last, 60.0), male, personal, fh_effect, secondary,
+                             w.fh_child_factor)
 
     # --- Coronary heart disease -----------------------------------------------------
     def by_group(table: dict[tuple[bool, bool], Any], pos: int | None = None) -> np.ndarray:
@@ -764,14 +807,19 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
     # --- Known FH (E78.0): index cases, then cascade among first-degree relatives ---
     dx_lo = np.maximum(_add_years(p.birth, KNOWN_FH_MIN_AGE), _day(KNOWN_FH_EARLIEST))
     can_dx = dx_lo <= last_day
-    index_rate = np.where(premature_chd, KNOWN_FH_INDEX_RATE_CHD, KNOWN_FH_INDEX_RATE)
+    index_rate = np.where(premature_chd, KNOWN_FH_INDEX_RATE_CHD, w.known_fh_index_rate)
+    cascade_rate = np.full(n, w.known_fh_cascade_rate)
+    if w.older_diagnosis_factor != 1.0:  # undiagnosed carriers at older ages (issue 19)
+        older = p.birth < _day(date(int(w.older_cohort_born_before), 1, 1))
+        index_rate = np.where(older, index_rate * w.older_diagnosis_factor, index_rate)
+        cascade_rate = np.where(older, cascade_rate * w.older_diagnosis_factor, cascade_rate)
     index = carrier & can_dx & (rng.random(n) < index_rate)
     dx_day = _uniform_day(rng, np.minimum(dx_lo, last_day), last_day)
     known_day = np.where(index, dx_day, np.inf)
     relative_index = _first_degree_min(p, known_day)
     cascade_day = np.maximum(relative_index + np.floor(
         rng.uniform(*CASCADE_DELAY_YEARS, n) * DAYS_PER_YEAR), p.birth + 2 * DAYS_PER_YEAR)
-    cascade = (carrier & ~index & (rng.random(n) < KNOWN_FH_CASCADE_RATE)
+    cascade = (carrier & ~index & (rng.random(n) < cascade_rate)
                & (cascade_day <= last_day))
     known_day = np.where(cascade, np.floor(cascade_day), known_day)
     # A few non-carriers with high (polygenic) LDL are coded E78.0 too.
@@ -792,10 +840,11 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
     start_chd = np.where(has_chd, chd_day, 0) + rng.integers(0, 31, n)
     treat_chd = has_chd & (rng.random(n) < TREATED_RATE_CHD) & (start_chd <= last_day)
     general_rate = _by_rate_table(age_last, TREATED_RATE_BY_AGE)
-    general_rate = np.minimum(np.where(ldl_ref >= 5.0, general_rate * TREATED_HIGH_LDL_FACTOR,
+    general_rate = np.minimum(np.where(ldl_ref >= 5.0,
+                                       general_rate * w.gp_treat_high_ldl_factor,
                                        general_rate), TREATED_MAX_RATE)
     g_lo = np.maximum(_add_years(p.birth, STATIN_MIN_AGE),
-                      start_day - int(STATIN_HISTORY_YEARS * DAYS_PER_YEAR))
+                      start_day - int(w.statin_history_years * DAYS_PER_YEAR))
     g_hi = last_day - 30
     treat_gen = (rng.random(n) < general_rate) & (g_lo <= g_hi)
     start_gen = _uniform_day(rng, np.minimum(g_lo, g_hi), g_hi)
@@ -839,29 +888,49 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
     eze_start = np.where(eze, eze_start, big)
     eze_end = np.where(eze, ongoing_end, big)
 
-    def reduction_at(person: np.ndarray, day: np.ndarray) -> np.ndarray:
-        """Combined LDL reduction active on a day, the way the pipeline estimates it."""
+    def reduction_at(person: np.ndarray, day: np.ndarray,
+                     taken: np.ndarray | None = None) -> np.ndarray:
+        """Combined LDL reduction active on a day: nominal (the NICE table, the way the
+        pipeline estimates it) or, with `taken`, each drug's nominal reduction times the
+        person's response and adherence on that sample."""
         def active(s: np.ndarray, e: np.ndarray) -> np.ndarray:
             return (s[person] <= day) & (day <= e[person])
 
         statin = np.maximum(np.where(active(s1_start, s1_end), s1_red[person], 0.0),
                             np.where(active(s2_start, s2_end), s2_red[person], 0.0))
         ez = np.where(active(eze_start, eze_end), EZETIMIBE_REDUCTION, 0.0)
+        if taken is not None:
+            statin, ez = np.minimum(statin * taken, 1.0), np.minimum(ez * taken, 1.0)
         return np.minimum(1 - (1 - statin) * (1 - ez), MAX_REDUCTION)
 
+    # Statin response (Boekholdt 2014) and partial adherence (Chowdhury 2013), each from
+    # its own world stream; 1.0 (what the NICE table assumes) in the default world.
+    response = np.ones(n)
+    if w.statin_response_sd > 0:
+        response = np.clip(1 + w.statin_response_sd * world_rng(
+            seed, rkey, "statin_response").standard_normal(n), 0.0, 2.0)
+    adherence = np.ones(n)
+    partial = np.zeros(n, bool)
+    adh_rng = None
+    if w.partial_adherence_share > 0:
+        adh_rng = world_rng(seed, rkey, "adherence")
+        partial = adh_rng.random(n) < w.partial_adherence_share
+        adherence = np.where(partial, adh_rng.uniform(
+            w.partial_adherence_low, w.partial_adherence_high, n), 1.0)
+
     # --- Genetic tests (accurate, for a biased subset) -------------------------------
-    t_known = known & (rng.random(n) < GENETIC_TEST_RATE_KNOWN_FH)
+    t_known = known & (rng.random(n) < w.genetic_test_rate_known_fh)
     t_known_day = np.minimum(known_day_i + rng.integers(0, 366, n), last_day)
     rel_known = _first_degree_min(p, np.where(known, known_day_i, np.inf))
     t_rel_day = np.maximum(rel_known + np.floor(rng.uniform(0.2, 3.0, n) * DAYS_PER_YEAR),
                            p.birth + 365)
-    t_rel = np.isfinite(rel_known) & (rng.random(n) < GENETIC_TEST_RATE_RELATIVE)
+    t_rel = np.isfinite(rel_known) & (rng.random(n) < w.genetic_test_rate_relative)
     adult_lo = np.maximum(start_day, _add_years(p.birth, 18.0))
-    ldl_rate = np.where(ldl_ref >= GENETIC_TEST_LDL_HIGH, GENETIC_TEST_RATE_LDL_HIGH,
+    ldl_rate = np.where(ldl_ref >= GENETIC_TEST_LDL_HIGH, w.genetic_test_rate_ldl_high,
                         np.where(ldl_ref >= GENETIC_TEST_LDL_RAISED,
-                                 GENETIC_TEST_RATE_LDL_RAISED, 0.0))
-    ldl_rate = np.maximum(ldl_rate, np.where(premature_chd, GENETIC_TEST_RATE_PREMATURE_CHD,
-                                             0.0))
+                                 w.genetic_test_rate_ldl_raised, 0.0))
+    ldl_rate = np.maximum(ldl_rate, np.where(premature_chd,
+                                             w.genetic_test_rate_premature_chd, 0.0))
     t_ldl = (rng.random(n) < ldl_rate) & (adult_lo <= last_day)
     t_ldl_day = _uniform_day(rng, np.minimum(adult_lo, last_day), last_day)
     test_day = np.minimum.reduce([np.where(t_known, t_known_day, np.inf),
@@ -873,10 +942,16 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
     # --- Lipid panels: thinned Poisson process over each person's follow-up ----------
     child_of_known = np.zeros(n, bool)
     child_of_known[has] = known[p.mother[has]] | known[p.father[has]]
+    panel_factor = panel_rate_factor * w.panel_rate_scale
     mult = (np.where(treated, PANEL_MULT_TREATED, 1.0) * np.where(has_chd, PANEL_MULT_CHD, 1.0)
-            * np.where(known, PANEL_MULT_KNOWN_FH, 1.0)) * panel_rate_factor
+            * np.where(known, PANEL_MULT_KNOWN_FH, 1.0)) * panel_factor
     child_rate = np.where(child_of_known, PANEL_RATE_CHILD_OF_KNOWN_FH,
-                          PANEL_RATES[0]) * panel_rate_factor
+                          PANEL_RATES[0]) * panel_factor
+    if w.panel_rate_dispersion > 0:  # patchy testing: some people are rarely sampled
+        shape = 1 / w.panel_rate_dispersion ** 2
+        frailty = world_rng(seed, rkey, "panel_dispersion").gamma(shape, 1 / shape, n)
+        mult = mult * frailty
+        child_rate = child_rate * frailty
     age_bounds = np.array(PANEL_AGE_BOUNDS)
     adult_rates = np.array(PANEL_RATES)
 
@@ -899,7 +974,7 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
               < rate_at(cand, _years(cand_day - p.birth[cand])))
     persons, days = [cand[accept]], [cand_day[accept]]
     # A panel in the weeks before a statin start or an FH diagnosis inside the window.
-    for event, eligible, share in ((s1_start, treated, PRETREATMENT_PANEL_RATE),
+    for event, eligible, share in ((s1_start, treated, w.pretreatment_panel_rate),
                                    (known_day_i, known, DIAGNOSTIC_PANEL_RATE)):
         pick = np.flatnonzero(eligible & (rng.random(n) < share))
         day = event[pick] - rng.integers(*PRETREATMENT_DAYS, len(pick))
@@ -915,12 +990,26 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
 
     # Values: untreated truth, lab noise, treatment (canonical units).
     age_t = _years(pd_ - p.birth[pp])
-    ldl_true = _untreated_ldl(age_t, male[pp], personal[pp], fh_effect[pp], secondary[pp])
-    red = reduction_at(pp, pd_)
-    ldl = np.maximum(ldl_true * (1 + LAB_CV * rng.standard_normal(m)) * (1 - red), 0.2)
+    ldl_true = _untreated_ldl(age_t, male[pp], personal[pp], fh_effect[pp], secondary[pp],
+                              w.fh_child_factor)
+    drug = _ldl_raising_drugs(w, seed, rkey, p.birth, start_day, last_day, death, deceased)
+    drug_rise = np.zeros(m)
+    if drug is not None:  # LDL-raising drugs raise LDL only while they are taken
+        on_drug = (drug["start"][pp] <= pd_) & (pd_ <= drug["end"][pp])
+        drug_rise = np.where(on_drug, drug["rise"][pp], 0.0)
+        ldl_true = np.minimum(ldl_true + drug_rise, LDL_MAX)
+    red_nominal = reduction_at(pp, pd_)
+    red = red_nominal
+    if w.statin_response_sd > 0 or w.partial_adherence_share > 0:
+        taken = adherence[pp]
+        if adh_rng is not None and w.adherence_sample_sd > 0:
+            taken = np.where(partial[pp], np.clip(
+                taken + w.adherence_sample_sd * adh_rng.standard_normal(m), 0.0, 1.0), taken)
+        red = reduction_at(pp, pd_, taken * response[pp])
+    ldl = np.maximum(ldl_true * (1 + w.lab_cv * rng.standard_normal(m)) * (1 - red), 0.2)
     hdl_person = np.maximum(np.where(male, HDL_MEAN_MEN, HDL_MEAN_WOMEN)
                             + HDL_SD * rng.standard_normal(n), HDL_MIN)
-    hdl = np.maximum(hdl_person[pp] * (1 + LAB_CV * rng.standard_normal(m)), HDL_MIN)
+    hdl = np.maximum(hdl_person[pp] * (1 + w.lab_cv * rng.standard_normal(m)), HDL_MIN)
     tg_person = (np.log(np.where(male, TG_MEDIAN_MEN, TG_MEDIAN_WOMEN))
                  + TG_SIGMA_PERSON * rng.standard_normal(n))
     tg = np.minimum(np.exp(tg_person[pp] + TG_SIGMA_WITHIN * rng.standard_normal(m)), TG_MAX)
@@ -932,6 +1021,8 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
     tsh = np.where(hypothyroid[pp], np.maximum(tsh, TSH_HYPOTHYROID_MIN), tsh)
     tsh_share = np.where(hypothyroid[pp], TSH_SHARE_HYPOTHYROID,
                          np.where(tc > 7.0, TSH_SHARE_HIGH_TC, TSH_SHARE))
+    if w.tsh_share_scale != 1.0:
+        tsh_share = np.minimum(tsh_share * w.tsh_share_scale, 1.0)
     has_tsh = rng.random(m) < tsh_share
     has_liver = rng.random(m) < np.where((nephrotic | cholestatic)[pp],
                                          LIVER_KIDNEY_SHARE_SECONDARY, LIVER_KIDNEY_SHARE)
@@ -996,6 +1087,8 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
         "cpr": cpr.gather(pp[panel_order]),
         "sampled_at": pl.Series(ts[panel_order]).cast(pl.Datetime("us")),
         "ldl_untreated": ldl_true[panel_order], "reduction": red[panel_order],
+        "reduction_nominal": red_nominal[panel_order],
+        "ldl_raising_rise": drug_rise[panel_order],
     })
 
     def dates_or_null(days: np.ndarray) -> pl.Series:
@@ -1011,11 +1104,14 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
             "start_date": _days_to_date(s[ix]), "end_date": dates_or_null(e[ix]),
         })
 
-    prescriptions = pl.concat([
+    courses = [
         course(treated, s1_atc, s1_mg, s1_start, s1_end),
         course(escalate, s1_atc, s2_mg, s2_start, s2_end),
         course(eze, np.full(n, EZETIMIBE_ATC), np.full(n, EZETIMIBE_MG), eze_start, eze_end),
-    ]).sort("cpr", "start_date", "atc_code")
+    ]
+    if drug is not None:  # written only in worlds with LDL-raising drugs (rate > 0)
+        courses.append(course(drug["on"], drug["atc"], drug["mg"], drug["start"], drug["end"]))
+    prescriptions = pl.concat(courses).sort("cpr", "start_date", "atc_code")
 
     # Secondary causes are diagnosed at some point from 3 years before the window.
     cause_lo = np.maximum(_add_years(p.birth, 1.0), start_day - 3 * 365)
@@ -1050,12 +1146,127 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
         "is_founder": p.founder, "generation": p.generation,
         "fh_alleles": ((allele_m > 0).astype(np.int8) + (allele_p > 0).astype(np.int8)),
         "ldl_untreated_midlife": np.round(ldl_ref, 2),
+        # What the world did to each person (WORLD_TRUTH_COLUMNS, docs/worlds.md).
+        "polygenic_shift": np.round(poly_shift, 3), "polygenic_high": polygenic_high,
+        "statin_response": pl.Series(np.round(response, 4)).set(
+            pl.Series(~treated), None),
+        "adherence": pl.Series(np.round(adherence, 4)).set(pl.Series(~treated), None),
+        "partial_adherent": partial & treated,
+        "ldl_raising_atc": (pl.Series(drug["atc"], dtype=pl.String).set(
+            pl.Series(~drug["on"]), None) if drug is not None
+            else pl.Series([None] * n, dtype=pl.String)),
+        "ldl_raising_rise": (np.round(drug["rise"], 3) if drug is not None else np.zeros(n)),
+        "n_panels": np.bincount(pp, minlength=n).astype(np.int32),
+        "n_panels_off_treatment": np.bincount(pp[red_nominal == 0],
+                                              minlength=n).astype(np.int32),
     })[by_cpr]
     return Population(region=region, seed=seed, start=start, end=end,
                       carrier_rate=carrier_rate, patients=patients, practices=practices,
                       lab_results=lab, prescriptions=prescriptions, diagnoses=diagnoses,
                       relations=_relations_frame(p, cpr), genetic_tests=genetic_tests,
-                      truth=truth, panels=panels)
+                      truth=truth, panels=panels, world=world)
+
+
+def _ldl_raising_drugs(w: WorldParams, seed: int, rkey: int, birth: np.ndarray,
+                       start_day: int, last_day: np.ndarray, death: np.ndarray,
+                       deceased: np.ndarray) -> dict[str, np.ndarray] | None:
+    """Who takes an LDL-raising drug (worlds.LDL_RAISING_DRUGS), when, and by how much.
+
+    One course per person at most, started from two years before the lab window; a course
+    that runs past the end of follow-up is open (no end date), or ends at death. None when
+    the world has no such drugs, so the default world draws nothing and writes no rows.
+    """
+    if w.ldl_raising_drug_rate <= 0:
+        return None
+    n = len(birth)
+    big = np.iinfo(np.int64).max
+    g = world_rng(seed, rkey, "ldl_raising_drugs")
+    lo = np.maximum(_add_years(birth, 18.0),
+                    start_day - int(LDL_RAISING_EARLIEST_YEARS * DAYS_PER_YEAR))
+    hi = last_day - 30
+    on = (g.random(n) < w.ldl_raising_drug_rate) & (lo <= hi)
+    kind = _choose(g, tuple((d[0], d[2]) for d in LDL_RAISING_DRUGS), n)
+    start = _uniform_day(g, np.minimum(lo, hi), hi)
+    median = np.array([d[4] for d in LDL_RAISING_DRUGS])[kind]
+    length = g.lognormal(np.log(median), LDL_RAISING_COURSE_SIGMA)
+    stop = _add_years(start, length)
+    end = np.where(stop < last_day, stop, np.where(deceased, death, big))
+    rise = (w.ldl_raising_drug_rise * np.array([d[3] for d in LDL_RAISING_DRUGS])[kind]
+            * g.lognormal(0.0, LDL_RAISING_RISE_SIGMA, n))
+    return {"on": on, "atc": np.array([d[0] for d in LDL_RAISING_DRUGS])[kind],
+            "mg": np.array([d[1] for d in LDL_RAISING_DRUGS])[kind],
+            "start": np.where(on, start, big), "end": np.where(on, end, big),
+            "rise": np.where(on, rise, 0.0)}
+
+
+def world_summary(pop: Population) -> dict[str, Any]:
+    """What a world looks like, measured on one population (docs/worlds.md's table).
+
+    Adults are people alive and at least 18 at the end of the extract. "Untreated LDL" is
+    the true untreated mid-life level (truth `ldl_untreated_midlife`), which no extract
+    shows. The nominal-correction error is what dividing an on-treatment LDL by the NICE
+    reduction gets wrong when response and adherence vary (issue 19).
+    """
+    t = pop.truth.join(pop.patients.select("cpr", "birth_date", "deceased_date"), on="cpr")
+    adult = ((pl.lit(pop.end) - pl.col("birth_date")).dt.total_days() / DAYS_PER_YEAR >= 18) \
+        & pl.col("deceased_date").is_null()
+    known = pop.diagnoses.filter(pl.col("icd10") == KNOWN_FH_CODE).select("cpr").unique()
+    lipid_rx = pop.prescriptions.filter(pl.col("atc_code").str.starts_with("C10"))
+    t = t.with_columns(
+        adult.alias("adult"),
+        pl.col("cpr").is_in(known["cpr"].implode()).alias("known_fh"),
+        pl.col("cpr").is_in(lipid_rx["cpr"].unique().implode()).alias("treated"),
+        pl.col("cpr").is_in(pop.genetic_tests["cpr"].unique().implode()).alias("tested"))
+    adults = t.filter(pl.col("adult"))
+    high = adults.filter(pl.col("ldl_untreated_midlife") >= 6.5)
+    treated = adults.filter(pl.col("treated"))
+    carriers = t.filter(pl.col("fh_carrier"))
+    hidden = adults.filter(pl.col("fh_carrier") & ~pl.col("known_fh"))
+    hidden_sampled = hidden.filter(pl.col("n_panels") > 0)
+    sampled = adults.filter(pl.col("n_panels") > 0)
+    ldl = pop.lab_results.filter(pl.col("analyte") == "ldl").select("cpr", "sampled_at",
+                                                                     "value")
+    on = pop.panels.filter(pl.col("reduction_nominal") > 0).join(
+        ldl, on=["cpr", "sampled_at"])
+    estimate_error = on.select((pl.col("value") / (1 - pl.col("reduction_nominal"))
+                                - pl.col("ldl_untreated")).mean()).item()
+
+    def share(part: pl.DataFrame | int, whole: pl.DataFrame | int) -> float | None:
+        a = part if isinstance(part, int) else part.height
+        b = whole if isinstance(whole, int) else whole.height
+        return round(a / b, 4) if b else None
+
+    return {
+        "adults": adults.height,
+        "adults_untreated_ldl_ge_6_5_per_100k": round(1e5 * high.height
+                                                      / max(adults.height, 1), 1),
+        "non_carrier_share_of_untreated_ldl_ge_6_5": share(
+            high.filter(~pl.col("fh_carrier")), high),
+        "polygenic_high_share_of_non_carriers_ge_6_5": share(
+            high.filter(~pl.col("fh_carrier") & pl.col("polygenic_high")),
+            high.filter(~pl.col("fh_carrier"))),
+        "carriers_known_e78_0": share(carriers.filter(pl.col("known_fh")), carriers),
+        "adults_treated": share(treated, adults),
+        "treated_partially_adherent": share(treated.filter(pl.col("partial_adherent")),
+                                            treated),
+        "undiagnosed_adult_carriers": hidden.height,
+        "undiagnosed_adult_carriers_treated": share(hidden.filter(pl.col("treated")),
+                                                    hidden),
+        "undiagnosed_adult_carriers_without_panel": share(
+            hidden.filter(pl.col("n_panels") == 0), hidden),
+        "undiagnosed_sampled_carriers_only_on_treatment": share(
+            hidden_sampled.filter(pl.col("n_panels_off_treatment") == 0), hidden_sampled),
+        "sampled_adults_with_one_panel": share(sampled.filter(pl.col("n_panels") == 1),
+                                               sampled),
+        "panels_per_adult": round(adults["n_panels"].sum() / max(adults.height, 1), 3),
+        "on_treatment_panels_below_half_nominal": share(
+            on.filter(pl.col("reduction") < 0.5 * pl.col("reduction_nominal")), on),
+        "nominal_estimate_error_mmol_l": (None if estimate_error is None
+                                          else round(estimate_error, 3)),
+        "adults_genetic_tested": share(adults.filter(pl.col("tested")), adults),
+        "adults_on_ldl_raising_drug": share(
+            adults.filter(pl.col("ldl_raising_atc").is_not_null()), adults),
+    }
 
 
 def _practices_frame(rng: np.random.Generator, region: str) -> pl.DataFrame:
@@ -1204,6 +1415,9 @@ def _lab_source_rows(rng: np.random.Generator, pop: Population, dialect: RegionD
     mass = (rng.random(n_panels) < profile.mass_share)[panel]
     fasting = (rng.random(n_panels) < profile.fasting_share)[panel]
     ldl_missing = (rng.random(n_panels) < profile.ldl_missing_share)[panel]
+    if pop.world.ldl_missing_extra > 0:  # patchy testing: LDL left out more often
+        extra = world_rng(pop.seed, region_key(dialect.name), "ldl_missing").random(n_panels)
+        ldl_missing = ldl_missing | (extra < pop.world.ldl_missing_extra)[panel]
     u_panel = rng.random(n_panels)
     analyte = lab["analyte"].to_physical().to_numpy()
     value = lab["value"].to_numpy().astype(np.float64)  # a copy: mass units change it
@@ -1491,12 +1705,18 @@ def write_region(pop: Population, dialect: RegionDialect, out_dir: Path,
 
 
 def write_samples(out_dir: Path, people_per_region: int = 4000, seed: int = DEFAULT_SEED,
-                  regions: tuple[str, ...] = ("syddanmark", "midtjylland")) -> dict[str, Any]:
+                  regions: tuple[str, ...] = ("syddanmark", "midtjylland"),
+                  world: WorldParams = DEFAULT_WORLD) -> dict[str, Any]:
     """The shipped sample data: <out_dir>/<region>/..., truth.csv and manifest.json.
 
     The manifest lists every file (path relative to out_dir: table, data rows, sha256)
     and, per region, the injected anomalies and a summary of the population. Files are
     byte-identical for the same arguments: rows are sorted, and no file holds a clock.
+
+    In any world but the default, truth.csv also holds WORLD_TRUTH_COLUMNS (what the world
+    did to each person), `world.json` holds the world (`worlds.load_world` reads it), and
+    the manifest names the world and measures it per region (`world_summary`). The default
+    world writes exactly what the generator wrote before worlds existed.
     """
     out_dir = Path(out_dir)
     slots = {r: region_slot(r) for r in regions}
@@ -1506,25 +1726,38 @@ def write_samples(out_dir: Path, people_per_region: int = 4000, seed: int = DEFA
     manifest: dict[str, Any] = {
         "generator": "fh_screening.synth", "seed": seed,
         "people_per_region": people_per_region, "start": DEFAULT_START.isoformat(),
-        "end": DEFAULT_END.isoformat(), "carrier_rate": CARRIER_RATE,
+        "end": DEFAULT_END.isoformat(), "carrier_rate": world.carrier_rate,
         "files": {}, "regions": {},
     }
+    default = world.is_default
+    if not default:
+        manifest["world"] = world.to_record()
     truths = []
     for region in regions:
         dialect = load_region(region)
         folder = out_dir / region
         _remove_extract_files(folder, dialect.files.values())
-        pop = generate_population(people_per_region, seed, region)
+        pop = generate_population(people_per_region, seed, region, world=world)
         written = write_region(pop, dialect, folder)
         for name, meta in written.pop("files").items():
             manifest["files"][f"{region}/{name}"] = meta
         manifest["regions"][region] = {**written, "summary": pop.summary()}
+        if not default:
+            manifest["regions"][region]["world_summary"] = world_summary(pop)
         truths.append(pop.truth)
-    truth = pl.concat(truths).select(*TRUTH_COLUMNS).sort("region", "cpr")
+    columns = TRUTH_COLUMNS if default else (*TRUTH_COLUMNS, *WORLD_TRUTH_COLUMNS)
+    truth = pl.concat(truths).select(*columns).sort("region", "cpr")
     truth_path = out_dir / "truth.csv"
     truth_path.write_bytes(truth.write_csv(line_terminator="\n").encode("utf-8"))
     manifest["files"][truth_path.name] = {"table": "truth", "rows": truth.height,
                                           "sha256": _sha256(truth_path)}
+    world_path = out_dir / "world.json"
+    if not default:
+        save_world(world, world_path)
+        manifest["files"][world_path.name] = {"table": "world", "rows": 1,
+                                              "sha256": _sha256(world_path)}
+    elif world_path.exists():  # left by an earlier run in another world
+        world_path.unlink()
     (out_dir / "manifest.json").write_text(
         json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
         encoding="utf-8")
@@ -1532,6 +1765,11 @@ def write_samples(out_dir: Path, people_per_region: int = 4000, seed: int = DEFA
 
 
 TRUTH_COLUMNS = ("cpr", "region", "family_id", "fh_carrier", "polygenic_z", "hypothyroid")
+# Written to truth.csv only in worlds other than the default (docs/worlds.md): the
+# untreated truth and what the world's mechanisms did to each person.
+WORLD_TRUTH_COLUMNS = ("ldl_untreated_midlife", "polygenic_shift", "polygenic_high",
+                       "statin_response", "adherence", "partial_adherent", "ldl_raising_atc",
+                       "ldl_raising_rise", "n_panels", "n_panels_off_treatment")
 
 
 def split_at(pop: Population, cut: date) -> tuple[Population, Population]:
