@@ -1163,7 +1163,8 @@ def generate_population(n_people: int, seed: int, region: str, start: date = DEF
     return Population(region=region, seed=seed, start=start, end=end,
                       carrier_rate=carrier_rate, patients=patients, practices=practices,
                       lab_results=lab, prescriptions=prescriptions, diagnoses=diagnoses,
-                      relations=_relations_frame(p, cpr), genetic_tests=genetic_tests,
+                      relations=_relations_frame(p, cpr, _family_links(w, seed, rkey, p)),
+                      genetic_tests=genetic_tests,
                       truth=truth, panels=panels, world=world)
 
 
@@ -1306,13 +1307,34 @@ def _assign_practices(rng: np.random.Generator, p: _People, age_last: np.ndarray
     return practice
 
 
-def _relations_frame(p: _People, cpr: pl.Series) -> pl.DataFrame:
-    """Parent/child and full-sibling links, each in both directions."""
+def _family_links(w: WorldParams, seed: int, rkey: int, p: _People
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Which parent links the world's register holds (None: all, as in the default world,
+    drawing nothing). People born before `parent_links_born_from` have none; of the others,
+    each parent link is kept with probability `parent_link_share`."""
+    if w.parent_links_born_from <= 1900.0 and w.parent_link_share >= 1.0:
+        return None
+    g = world_rng(seed, rkey, "family_links")
+    born_from = _day(date(int(w.parent_links_born_from), 1, 1))
+    recent = p.birth >= born_from
+    n = len(p.birth)
+    return (recent & (g.random(n) < w.parent_link_share),
+            recent & (g.random(n) < w.parent_link_share))
+
+
+def _relations_frame(p: _People, cpr: pl.Series,
+                    links: tuple[np.ndarray, np.ndarray] | None = None) -> pl.DataFrame:
+    """Parent/child and full-sibling links, each in both directions. `links`: per person,
+    whether their mother and their father link is in the extract (None: all are);
+    siblings are linked through a shared, linked mother, as the register derives them."""
     kid = np.flatnonzero(p.mother >= 0)
+    keep_m, keep_f = links if links is not None else (np.ones(len(p.mother), bool),) * 2
     frames = []
-    for parent, word in ((p.mother, "mother"), (p.father, "father")):
-        frames.append(pl.DataFrame({"a": kid, "b": parent[kid], "relation": word}))
-        frames.append(pl.DataFrame({"a": parent[kid], "b": kid, "relation": "child"}))
+    for parent, word, keep in ((p.mother, "mother", keep_m), (p.father, "father", keep_f)):
+        linked = kid[keep[kid]]
+        frames.append(pl.DataFrame({"a": linked, "b": parent[linked], "relation": word}))
+        frames.append(pl.DataFrame({"a": parent[linked], "b": linked, "relation": "child"}))
+    kid = kid[keep_m[kid]]
     kids = pl.DataFrame({"a": kid, "mother": p.mother[kid]})
     sib = kids.join(kids.rename({"a": "b"}), on="mother").filter(pl.col("a") != pl.col("b"))
     frames.append(sib.select("a", "b", pl.lit("sibling").alias("relation")))

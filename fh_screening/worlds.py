@@ -43,6 +43,7 @@ MECHANISMS = {
     "panel_dispersion": 4,
     "ldl_raising_drugs": 5,
     "ldl_missing": 6,
+    "family_links": 7,
 }
 DRAW_STREAM = 1919  # draw_world(seed): [seed, DRAW_STREAM, crc32(parameter name)]
 SIGNIFICANT_DIGITS = 5  # drawn values are rounded so reports and TOML stay readable
@@ -228,6 +229,18 @@ class WorldParams(BaseModel):
     ldl_raising_drug_rise: float = _param(
         0.8, group="secondary causes", unit="mmol/L", prior=(0.4, 1.2), ge=0.0, le=5.0,
         source=SYNTHETIC, doc="median LDL rise while on the drug (per class x LDL_RAISING_DRUGS)")
+
+    # --- Family links in the register extract -------------------------------------
+    parent_links_born_from: float = _param(
+        1900.0, group="family links", unit="birth year", prior=(1955.0, 1975.0),
+        ge=1800.0, le=2100.0, source=f"{DOMAIN} 'Family contact and consent': the CPR "
+        "register links parents for most people born from about 1960 (mothers) / 1970 "
+        "(fathers)", doc="people born before this have no parent links (nor sibling links, "
+        "which the register derives from shared parents)")
+    parent_link_share: float = _param(
+        1.0, group="family links", unit="share of parent links", prior=(0.6, 1.0),
+        ge=0.0, le=1.0, source=SYNTHETIC, doc="of the remaining child-parent pairs, the "
+        "share present in the extract (each parent drawn apart)")
 
     @model_validator(mode="after")
     def _adherence_range(self) -> WorldParams:
