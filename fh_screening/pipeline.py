@@ -297,6 +297,8 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                            "backlog": counts.backlog,
                            "clinics": clinic_yield(con, regions, as_of, counts),
                            "gp_reports": counts.gp_reports, "cascade": counts.cascade,
+                           "families": counts.families,
+                           "pending_confirmation": counts.pending_confirmation,
                            "family_letters": counts.family_letters, "language": language,
                            "files": counts.files}
                 lineage = build_lineage(con, run_dir=ws.output_dir / run_id, regions=regions,
