@@ -16,11 +16,15 @@ from fh_screening.store import Workspace
 from fh_screening.synth import generate_population, split_at, write_region
 
 REGIONS = ["midtjylland", "syddanmark"]
-MONTHS = [date(2026, 6, 30), date(2026, 7, 31), date(2026, 8, 31), date(2026, 9, 30)]
-PEOPLE = 6000
+MONTHS = [date(2026, 6, 30), date(2026, 7, 31), date(2026, 8, 31), date(2026, 9, 30),
+          date(2026, 10, 31)]
+PEOPLE = 12000
+# Clinics take fewer new referrals per run than the config's 20, so that the backlog
+# feeds every run and each of the first three runs sends referrals of its own.
+CAPACITY = 12
 SEED = 21
 # The third run writes its lists in English, the others in Danish (the default).
-LANGUAGES = ["da", "da", "en", "da"]
+LANGUAGES = ["da", "da", "en", "da", "da"]
 CSV_CLINICS = ("SYD-LK2",)  # this clinic returns CSV saved from Excel, the others XLSX
 
 
@@ -63,18 +67,34 @@ def add_month(root: Path, extracts: Path, m: int) -> None:
             os.link(path, extracts / region / path.name)
 
 
+def small_clinics() -> dict[str, Any]:
+    from fh_screening.config import load_clinics
+
+    clinics = load_clinics()
+    return {**clinics, "default": {"capacity_per_run": CAPACITY},
+            "clinics": {c: {**e, "capacity_per_run": CAPACITY}
+                        for c, e in clinics["clinics"].items()}}
+
+
 def run_loop(root: Path, months: int = len(MONTHS), model: str | None = None) -> Loop:
     """Each month: the new extracts, the clinics' returns so far, a run; then the clinics
     answer what is due (referrals with delay, relatives of consented families)."""
+    from unittest import mock
+
     truth = write_months(root / "months")
     loop = Loop(Workspace(root / "home"), root / "extracts", root / "home" / "returns", truth)
-    for m in range(months):
-        add_month(root / "months", loop.extracts, m)
-        loop.results.append(run_screening(
-            loop.ws, REGIONS, extract_root=loop.extracts, as_of=MONTHS[m], run_id=f"m{m}",
-            model=model, language=LANGUAGES[m], returns=loop.returns))
-        answer_month(loop, m)
+    with mock.patch("fh_screening.reports.load_clinics", small_clinics):
+        for m in range(months):
+            run_month(loop, root, m, model)
     return loop
+
+
+def run_month(loop: Loop, root: Path, m: int, model: str | None) -> None:
+    add_month(root / "months", loop.extracts, m)
+    loop.results.append(run_screening(
+        loop.ws, REGIONS, extract_root=loop.extracts, as_of=MONTHS[m], run_id=f"m{m}",
+        model=model, language=LANGUAGES[m], returns=loop.returns))
+    answer_month(loop, m)
 
 
 def answer_month(loop: Loop, m: int) -> None:
