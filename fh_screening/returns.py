@@ -276,7 +276,8 @@ class RowReader:
         except ValueError as exc:
             return Problem("", 0, name, f"{redact_cpr(str(value))[:40]!r}: {exc}")
         if not EARLIEST_OUTCOME <= day <= self.today:
-            return Problem("", 0, name, f"{day} is {'in the future' if day > self.today else 'too early'}")
+            when = "in the future" if day > self.today else "too early"
+            return Problem("", 0, name, f"{day} is {when}")
         return day
 
 

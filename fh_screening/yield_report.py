@@ -156,7 +156,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"{t['new_diagnoses_among_relatives_per_index_case'] or '-'} | "
              f"{t['referrals_per_new_diagnosis'] or '-'} | "
              f"{t['days_to_outcome_median'] if t['days_to_outcome_median'] is not None else '-'} |",
-             "", "| run | sent | answered | confirmed | not FH | PPV |", "|---|---:|---:|---:|---:|---:|"]
+             "", "| run | sent | answered | confirmed | not FH | PPV |",
+             "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['run_id']} | {r['sent']} | {r['answered']} | {r['confirmed']} | "
               f"{r['negative']} | {r['ppv'] if r['ppv'] is not None else '-'} |"
               for r in report["by_run"]]
