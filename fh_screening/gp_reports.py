@@ -143,6 +143,13 @@ def practice_page(frame: pl.DataFrame, history: pl.DataFrame, lang: str, *,
             "reason_texts": reason_texts(p, t),
             "exclusion_texts": exclusion_texts(p, t),
             "next_step_texts": [t(f"next.{s}") for s in p["next_steps"]],
+            "change_text": t(f"gp.{p['report_change']}") if p["report_change"] else None,
+            "clinic_text": (t("gp.with_clinic", date=p["referred_on"],
+                              referral_id=p["referral_id"])
+                            + (" " + t(f"gp.clinic_{p['clinic_finding']}",
+                                       date=p["clinic_outcome_date"] or "")
+                               if p["clinic_finding"] else "")
+                            if p["referred_on"] else None),
         }))
     return _template().render(
         t=t, practice_name=patients[0].practice_name, gp_practice_id=practice,
@@ -168,6 +175,7 @@ def write_gp_reports(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str
                history.partition_by("gp_practice_id", as_dict=True,
                                     include_key=False).items()}
     empty = history.clear().drop("gp_practice_id")
+    record_report(con, gp, params)
     counts: dict[str, int] = {}
     files: list[str] = []
     for (practice,), frame in gp.group_by("gp_practice_id", maintain_order=True):
@@ -178,3 +186,20 @@ def write_gp_reports(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str
         counts[practice] = frame.height
         files.append(name)
     return counts, files
+
+
+def record_report(con: duckdb.DuckDBPyConnection, gp: pl.DataFrame, params: dict[str, Any]
+                  ) -> None:
+    """What this run's reports showed, for the next report's new/changed marks (issue 21).
+    A rerun of the run id replaces its own rows."""
+    con.execute("delete from gp_report_history where run_id = ?", [params["run_id"]])
+    if not gp.height:
+        return
+    con.register("gp_shown", gp.select("gp_practice_id", "person_id", "priority_tier", "refer",
+                                       "untreated_ldl_estimate", "ldl_samples"))
+    try:
+        con.execute("insert into gp_report_history select $run_id, $as_of, gp_practice_id, "
+                    "person_id, priority_tier, refer, untreated_ldl_estimate, ldl_samples, "
+                    "null from gp_shown", {"run_id": params["run_id"], "as_of": params["as_of"]})
+    finally:
+        con.unregister("gp_shown")

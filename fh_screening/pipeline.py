@@ -97,6 +97,23 @@ def ingest_step(ws: Workspace, region: str, extract_dir: Path | None = None, *,
             "files": [asdict(f) for f in result.files]}
 
 
+def returns_step(ws: Workspace, root: Path | None = None, *, validate: bool = True,
+                 today: date | None = None) -> dict[str, Any]:
+    """Read the lipid clinics' new returns (`<home>/returns/<clinic>/`, or `root`) into the
+    store before screening, so this run's cascade, reports and yield see them
+    (fh_screening/returns.py)."""
+    from fh_screening.returns import ingest_returns, returns_root
+
+    with stage("ingest"):
+        con = connect(ws.store_path)
+        try:
+            key = workspace_key(ws, con)
+            return ingest_returns(con, key, root or returns_root(ws.home), today=today,
+                                  validate=validate)
+        finally:
+            con.close()
+
+
 def latest_sample_date(ws: Workspace, regions: list[str]) -> date:
     """Default as-of date: the last lab sample in the screened regions (reproducible,
     unlike today's date)."""
@@ -293,12 +310,16 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                 counts = write_reports(con, tmp, run_id=run_id, as_of=as_of,
                                        code_version=version, reidentify=reidentify,
                                        language=language)
+                counts.files += write_yield(con, tmp, run_id=run_id, as_of=as_of)
+                yield_totals = json.loads((tmp / "yield" / "yield.json").read_text())["totals"]
                 outputs = {"referrals": counts.referrals, "re_referrals": counts.re_referrals,
                            "backlog": counts.backlog,
                            "clinics": clinic_yield(con, regions, as_of, counts),
                            "gp_reports": counts.gp_reports, "cascade": counts.cascade,
+                           "families": counts.families,
+                           "pending_confirmation": counts.pending_confirmation,
                            "family_letters": counts.family_letters, "language": language,
-                           "files": counts.files}
+                           "yield": yield_totals, "files": sorted(counts.files)}
                 lineage = build_lineage(con, run_dir=ws.output_dir / run_id, regions=regions,
                                         code_version=version, output_files=counts.files)
                 full = {"run_id": run_id, "as_of": as_of.isoformat(), "regions": regions,
@@ -328,6 +349,16 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
     return full
 
 
+def write_yield(con, out: Path, *, run_id: str, as_of: date) -> list[str]:
+    """The run's yield report from the clinics' returns (fh_screening/yield_report.py)."""
+    from fh_screening import yield_report
+
+    report = yield_report.build(con, run_id=run_id, as_of=as_of)
+    write_private(out / "yield" / "yield.json", yield_report.report_json(report))
+    write_private(out / "yield" / "yield.html", yield_report.report_html(report))
+    return ["yield/yield.json", "yield/yield.html"]
+
+
 def clinic_yield(con, regions: list[str], as_of: date, counts: Any) -> dict[str, Any]:
     """Per lipid clinic: listed, waiting in the backlog, the adults it serves (alive, 18 or
     older on the as-of date, in the screened regions) and listed per 100,000 of them."""
@@ -350,8 +381,10 @@ def clinic_yield(con, regions: list[str], as_of: date, counts: Any) -> dict[str,
 def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | None = None,
                   as_of: date | None = None, run_id: str | None = None,
                   model: str | None = None, progress: Progress | None = None,
-                  language: str = DEFAULT_LANGUAGE, full: bool = False) -> dict[str, Any]:
-    """The whole run without Prefect (CLI `fh-screening run --no-prefect`, tests)."""
+                  language: str = DEFAULT_LANGUAGE, full: bool = False,
+                  returns: Path | None = None) -> dict[str, Any]:
+    """The whole run without Prefect (CLI `fh-screening run --no-prefect`, tests);
+    `returns`: the clinics' returns folder (default `<home>/returns`)."""
     for region in regions:
         check_region_name(region)
     if run_id is not None:
@@ -361,9 +394,11 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
     load_model_ref(model)  # and so does a missing or incompatible model
     ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,
                             progress=progress) for r in regions]
+    returned = returns_step(ws, returns)
     as_of = as_of or latest_sample_date(ws, regions)
     summary = screen_step(ws, regions, as_of, model, full=full)
     summary["ingest"] = summarise_ingest(ingested)
+    summary["returns"] = returned
     return output_step(ws, run_id or default_run_id(as_of, regions), as_of, regions, summary,
                        language)
 

@@ -6,8 +6,11 @@ Who is listed, in which order, and whether a person already referred comes back
 `config/thresholds.toml` ([referral] rerefer_ldl_rise_at_least). This module writes the
 files and records what was sent in `referral_history`, which the next run reads.
 
-The lists are in English (their headings and the rules' reasons are); the risk model's
-reasons, stored as data, are worded from the English catalogue (`fh_screening/i18n.py`).
+Each listed patient gets a stable referral id (fh_screening/identifiers.py) and empty
+return columns with drop-down choices that the clinic fills in and sends back
+(fh_screening/returns.py). The lists follow the run's language (Danish by default;
+fh_screening/lists.py): column titles, coded values and the reasons, worded from the
+same structured facts as the GP report.
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ import polars as pl
 from fh_screening.background import BackgroundFiles
 from fh_screening.html_tables import Col, render_table_page
 from fh_screening.i18n import Translator, model_reason_text, probability_text
+from fh_screening.identifiers import with_codes
+from fh_screening.lists import (
+    REFERRAL_RETURNS,
+    clinic,
+    localise,
+    localise_values,
+    validations,
+    with_return_columns,
+)
 from fh_screening.outputs import safe_file_name, write_private
 from fh_screening.privacy import Reidentifier
 from fh_screening.sheets import csv_text, xlsx_bytes
@@ -29,30 +41,32 @@ from fh_screening.store import query_sql
 
 INTERNAL_COLUMNS = ("person_id", "index_id", "relative_id", "lipid_clinic_id",
                     "model_reasons", "listed", "waiting_since")
-LIST_LANGUAGE = "en"
 TIER_ORDER = ("urgent", "high", "standard")
 # The backlog file says who waits and why, for the clinic's planning: no CPR number or
 # other identifier, only what ranks them.
 BACKLOG_COLUMNS = ("rank", "priority", "status", "fh_probability_text", "age", "sex",
                    "gp_practice_id", "untreated_ldl_estimate", "untreated_ldl_range",
                    "dlcn_points", "waiting_since")
+# The referral id first: it is what a returned row is matched by.
+LEADING_COLUMNS = ("referral_id",)
 
-# The triage page shows the list in fewer, denser columns than the CSV/XLSX.
+# The triage page shows the list in fewer, denser columns than the CSV/XLSX
+# (labels: the catalogue's `col.<name>`).
 TRIAGE_COLUMNS = [
     Col("rank", "rank"),
     Col("priority", "priority"),
     Col("status", "status", detail=("status_reason",)),
-    Col("fh_probability", "FH probability", detail=("fh_probability_text",)),
-    Col("cpr", "CPR", detail=("age_sex",), nowrap=True),
-    Col("gp_practice_id", "GP practice", detail=("practice_name",)),
-    Col("untreated_ldl_estimate", "untreated LDL",
+    Col("fh_probability", "fh_probability", detail=("fh_probability_text",)),
+    Col("cpr", "cpr", detail=("age_sex", "referral_id"), nowrap=True),
+    Col("gp_practice_id", "gp_practice_id", detail=("practice_name",)),
+    Col("untreated_ldl_estimate", "untreated_ldl_estimate",
         detail=("untreated_ldl_range", "ldl_evidence", "measured")),
-    Col("dlcn_points", "DLCN", detail=("dlcn_category", "dlcn_parts")),
-    Col("simon_broome", "Simon Broome"),
-    Col("medped", "MEDPED"),
+    Col("dlcn_points", "dlcn_points", detail=("dlcn_category", "dlcn_parts")),
+    Col("simon_broome", "simon_broome"),
+    Col("medped", "medped"),
     Col("reasons", "reasons", wide=True),
-    Col("exclusions_checked", "exclusions checked", wide=True),
-    Col("relatives_known", "relatives"),
+    Col("exclusions_checked", "exclusions_checked", wide=True),
+    Col("relatives_known", "relatives_known"),
 ]
 
 
@@ -69,12 +83,21 @@ def public(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.drop([c for c in INTERNAL_COLUMNS if c in frame.columns])
 
 
-def with_reason_text(frame: pl.DataFrame, t: Translator) -> pl.DataFrame:
-    """`reasons` as one text: the rules' reasons, then the model's in words
-    ("risk model: ..."), separated by '; '."""
-    texts = ["; ".join([*(rules or []),
-                        *(t("reason.model", reason=model_reason_text(r, t)) for r in model or [])])
-             for rules, model in zip(frame["reasons"].to_list(),
+def with_reason_text(frame: pl.DataFrame, t: Translator,
+                     facts: pl.DataFrame | None = None) -> pl.DataFrame:
+    """`reasons` as one text in the reader's language, '; '-separated: from the
+    structured facts of each person (`facts`: sql/outputs/gp_patients.sql, the same
+    sentences as the GP report) where given, else the rules' reasons (English, from the
+    SQL) and the model's in words."""
+    worded: dict[int, str] = {}
+    if facts is not None and facts.height:
+        from fh_screening.gp_reports import reason_texts
+
+        worded = {p["person_id"]: "; ".join(reason_texts(p, t))
+                  for p in facts.iter_rows(named=True)}
+    texts = [worded.get(pid) or "; ".join(
+        [*(rules or []), *(t("reason.model", reason=model_reason_text(r, t)) for r in model or [])])
+        for pid, rules, model in zip(frame["person_id"].to_list(), frame["reasons"].to_list(),
                                      frame["model_reasons"].to_list(), strict=True)]
     return frame.with_columns(pl.Series("reasons", texts, dtype=pl.String))
 
@@ -87,52 +110,70 @@ def with_probability_text(frame: pl.DataFrame, t: Translator) -> pl.DataFrame:
     return frame.with_columns(pl.Series("fh_probability_text", texts, dtype=pl.String))
 
 
-def tier_sheets(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """One sheet per priority tier, high first; every known tier gets a sheet."""
+def tier_sheets(frame: pl.DataFrame, t: Translator | None = None) -> dict[str, pl.DataFrame]:
+    """One sheet per priority tier, urgent first; every known tier gets a sheet (named in
+    the reader's language when `t` is given)."""
     present = [t for t in frame["priority"].unique().to_list() if t not in TIER_ORDER]
-    return {tier: frame.filter(pl.col("priority") == tier)
+    name = (lambda tier: t(f"value.priority_{tier}")) if t else (lambda tier: tier)
+    return {name(tier) if tier in TIER_ORDER else tier: frame.filter(pl.col("priority") == tier)
             for tier in [*TIER_ORDER, *sorted(p for p in present if p is not None)]}
 
 
 def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, Any], *,
                     code_version: str, background: BackgroundFiles,
-                    reidentify: Reidentifier) -> ReferralOutput:
+                    reidentify: Reidentifier, t: Translator | None = None) -> ReferralOutput:
     run_id, as_of = params["run_id"], params["as_of"]
-    t = Translator(LIST_LANGUAGE)
+    t = t or Translator()
+    facts = query_sql(con, "outputs/gp_patients", params).pl()
     candidates = with_probability_text(with_reason_text(
-        reidentify.add_cpr(query_sql(con, "outputs/referral_list", params).pl(), "cpr",
-                           "person_id"), t), t)
-    referrals = candidates.filter(pl.col("listed"))
+        query_sql(con, "outputs/referral_list", params).pl(), t, facts), t)
+    referrals = with_codes(con, candidates.filter(pl.col("listed")), "referral",
+                           person="person_id", scope="lipid_clinic_id", column="referral_id",
+                           run_id=run_id, as_of=as_of)
+    referrals = reidentify.add_cpr(referrals, "cpr", "person_id")
+    referrals = referrals.select(*LEADING_COLUMNS,
+                                 pl.exclude(*LEADING_COLUMNS))
     waiting = candidates.filter(~pl.col("listed"))
     result = ReferralOutput({}, int((referrals["status"] == "re-referral").sum()), [])
-    for (clinic,), frame in waiting.group_by("lipid_clinic_id", maintain_order=True):
-        stem = f"referrals/backlog/{safe_file_name(clinic or 'unassigned')}"
-        write_private(out / f"{stem}.csv", csv_text(frame.select(BACKLOG_COLUMNS)))
-        result.backlog[clinic] = frame.height
+    for (clinic_id,), frame in waiting.group_by("lipid_clinic_id", maintain_order=True):
+        stem = f"referrals/backlog/{safe_file_name(clinic_id or 'unassigned')}"
+        write_private(out / f"{stem}.csv",
+                      csv_text(localise(frame.select(BACKLOG_COLUMNS), t), t.lang))
+        result.backlog[clinic_id] = frame.height
         result.files.append(f"{stem}.csv")
-    for (clinic,), frame in referrals.group_by("lipid_clinic_id", maintain_order=True):
+    fields = REFERRAL_RETURNS
+    for (clinic_id,), frame in referrals.group_by("lipid_clinic_id", maintain_order=True):
         # A patient of a practice the practices file does not list has no clinic
         # (issue 20: the None key broke the run summary with a TypeError).
-        clinic = clinic or "unassigned"
-        rows = public(frame)
-        stem = f"referrals/{safe_file_name(clinic)}"
-        title = f"FH referrals for lipid clinic {clinic}"
-        write_private(out / f"{stem}.csv", csv_text(rows))
-        background.add(out / f"{stem}.xlsx", xlsx_bytes, tier_sheets(rows), as_of=as_of,
-                       title=title)
+        clinic_id = clinic_id or "unassigned"
+        where = clinic(clinic_id)
+        rows = with_return_columns(public(frame), fields)
+        stem = f"referrals/{safe_file_name(clinic_id)}"
+        title = t("lists.referrals_title", clinic=where.name)
+        write_private(out / f"{stem}.csv", csv_text(localise(rows, t), t.lang))
+        background.add(out / f"{stem}.xlsx", xlsx_bytes,
+                       {k: localise(v, t) for k, v in tier_sheets(rows, t).items()},
+                       as_of=as_of, title=title, validations=validations(t, fields),
+                       comment=t("returns.help"))
         new = int((rows["status"] == "new").sum())
-        triage = rows.with_columns(
-            pl.format("{} y, {}", "age", "sex").alias("age_sex"),
-            pl.format("measured {} on {}, {}, {} sample(s)", "index_ldl", "index_ldl_date",
-                      pl.col("index_treatment").fill_null("untreated"), "ldl_samples")
-            .alias("measured"))
+        triage = localise_values(rows, t).with_columns(
+            pl.Series("age_sex", [t("gp.age_sex", age=a, sex=t(f"gp.sex_{s}")
+                                    if s in ("M", "F") else s)
+                                  for a, s in zip(rows["age"], rows["sex"], strict=True)],
+                      dtype=pl.String),
+            pl.Series("measured", [t("gp.index_ldl", ldl=t.number(v), date=d,
+                                     basis=t("gp.basis_on") if tr else t("gp.basis_off"))
+                                   for v, d, tr in zip(rows["index_ldl"], rows["index_ldl_date"],
+                                                       rows["index_treatment"], strict=True)],
+                      dtype=pl.String))
         # Until the risk model has scored anyone, an empty probability column is noise.
-        shown = [c for c in TRIAGE_COLUMNS if c.name != "fh_probability"
+        shown = [Col(c.name, t(f"col.{c.label}"), c.detail, c.link, c.wide, c.nowrap)
+                 for c in TRIAGE_COLUMNS if c.name != "fh_probability"
                  or triage["fh_probability"].null_count() < triage.height]
         write_private(out / f"{stem}.html", render_table_page(
             triage, shown, title=title,
-            meta=[f"screening run {run_id}", f"data up to {as_of}",
-                  f"{rows.height} patient(s): {new} new, {rows.height - new} re-referral(s)"],
+            meta=[where.contact(t), t("lists.meta_run", run_id=run_id, as_of=as_of),
+                  t("lists.meta_referrals", n=rows.height, new=new, re=rows.height - new)],
             note=("Ranked by priority tier (urgent: possible homozygous FH), then people "
                   "waiting from an earlier run, then model probability (where scored), then "
                   "untreated LDL; the clinic's capacity per run decides how many are listed, "
@@ -141,10 +182,10 @@ def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str,
                   "when their untreated LDL rose by at least "
                   f"{params['referral_rerefer_ldl_rise_at_least']} mmol/L or their tier rose. "
                   f"fh-screening {code_version}; a flag is a prompt for review, not a "
-                  "diagnosis."),
+                  "diagnosis. " + t("returns.help")),
             filter_columns=("priority", "status", "sex", "gp_practice_id", "dlcn_category"),
-            highlight=("priority", "urgent", "high")))
-        result.per_clinic[clinic] = frame.height
+            highlight=("priority", t("value.priority_urgent"), t("value.priority_high"))))
+        result.per_clinic[clinic_id] = frame.height
         result.files += [f"{stem}.csv", f"{stem}.xlsx", f"{stem}.html"]
     record_history(con, referrals, run_id=run_id, as_of=as_of)
     record_backlog(con, waiting, run_id=run_id, as_of=as_of)
@@ -175,11 +216,14 @@ def record_history(con: duckdb.DuckDBPyConnection, referrals: pl.DataFrame, *, r
     con.execute("delete from referral_history where run_id = ?", [run_id])
     if not referrals.height:
         return
-    sent = referrals.select("person_id", "priority", "untreated_ldl_estimate")
+    sent = referrals.select(
+        "person_id", "priority", "untreated_ldl_estimate", "referral_id", "lipid_clinic_id",
+        "gp_practice_id", pl.col("flagged_by").str.split(", ").alias("flagged_by"))
     con.register("referrals_sent", sent)
     try:
-        con.execute("insert into referral_history select person_id, $run_id, priority, "
-                    "untreated_ldl_estimate, $as_of from referrals_sent",
-                    {"run_id": run_id, "as_of": as_of})
+        con.execute("insert into referral_history by name select person_id, $run_id as run_id, "
+                    "priority as tier, untreated_ldl_estimate as index_ldl, $as_of as sent_at, "
+                    "referral_id, lipid_clinic_id, gp_practice_id, flagged_by "
+                    "from referrals_sent", {"run_id": run_id, "as_of": as_of})
     finally:
         con.unregister("referrals_sent")

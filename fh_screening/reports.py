@@ -58,6 +58,8 @@ class OutputCounts:
     re_referrals: int = 0
     gp_reports: dict[str, int] = field(default_factory=dict)
     cascade: dict[str, int] = field(default_factory=dict)
+    families: dict[str, int] = field(default_factory=dict)
+    pending_confirmation: dict[str, int] = field(default_factory=dict)
     family_letters: int = 0
     files: list[str] = field(default_factory=list)
 
@@ -85,7 +87,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_
         # Referrals last: recording them in referral_history must not change this run's
         # cascade list ("already referred" means by an earlier run or this one).
         referrals = write_referrals(con, out, params, code_version=code_version,
-                                    background=background, reidentify=reidentify)
+                                    background=background, reidentify=reidentify, t=t)
         background.finish()
     finally:
         background.close()
@@ -93,5 +95,6 @@ def write_reports(con: duckdb.DuckDBPyConnection, out: Path, *, run_id: str, as_
     counts.backlog = referrals.backlog
     counts.gp_reports, counts.cascade = gp, cascade.per_clinic
     counts.family_letters = cascade.letters
+    counts.families, counts.pending_confirmation = cascade.families, cascade.pending
     counts.files = sorted([*referrals.files, *gp_files, *cascade.files])
     return counts

@@ -31,11 +31,20 @@ from xlsxwriter.worksheet import Worksheet
 # Widest column in characters; long free text (reasons) wraps in the cell instead.
 MAX_WIDTH = 60
 _EXCEL_SHEET_NAME_MAX = 31
+# Rows below a list's last row that still carry the return columns' drop-downs.
+VALIDATED_SPARE_ROWS = 20
 
 
-def csv_text(frame: pl.DataFrame) -> str:
-    """CSV with lists joined by '; ' (CSV has no list type)."""
-    return _flatten(frame).write_csv()
+def csv_text(frame: pl.DataFrame, lang: str = "en") -> str:
+    """CSV with lists joined by '; ' (CSV has no list type), in the reader's convention.
+
+    Danish (the default language of the lists): semicolon-separated with decimal commas,
+    which is what Excel expects with Danish regional settings (it splits on ';' and reads
+    '5,6' as a number); English: commas and decimal points. Both start with a UTF-8 byte
+    order mark, without which Excel reads UTF-8 as Windows-1252 ('æ' becomes 'Ã¦')."""
+    danish = lang == "da"
+    return _flatten(frame).write_csv(include_bom=True, separator=";" if danish else ",",
+                                     decimal_comma=danish)
 
 
 def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
@@ -53,18 +62,34 @@ def _widths(frame: pl.DataFrame) -> dict[str, int]:
     return widths
 
 
-def xlsx_bytes(sheets: dict[str, pl.DataFrame], *, as_of: date, title: str) -> bytes:
+def xlsx_bytes(sheets: dict[str, pl.DataFrame], *, as_of: date, title: str,
+               validations: dict[str, dict[str, Any]] | None = None,
+               comment: str | None = None) -> bytes:
     """One workbook, one sheet per entry (name -> rows), each with a frozen header row,
     filters on every column and fitted widths. Empty entries still get a sheet with the
-    header, so a clinic sees that a tier was empty rather than missing."""
+    header, so a clinic sees that a tier was empty rather than missing.
+
+    `validations`: per column title, an xlsxwriter data validation (a drop-down list, a
+    whole number between, a date) set on the column's data rows, so what a clinic
+    returns is one of the choices the ingest reads back (fh_screening/returns.py);
+    `comment` goes on those columns' header cells (how to fill them in)."""
     buffer = io.BytesIO()
     workbook = Workbook(buffer, {"in_memory": True, "nan_inf_to_errors": True})
     created = datetime.combine(as_of, datetime.min.time())
     workbook.set_properties({"title": title, "created": created, "author": "fh-screening"})
     formats = _Formats(workbook)
     for number, (name, frame) in enumerate(sheets.items()):
-        _write_sheet(workbook.add_worksheet(name[:_EXCEL_SHEET_NAME_MAX]), _flatten(frame),
-                     formats, table_name=f"Frame{number}")
+        ws = workbook.add_worksheet(name[:_EXCEL_SHEET_NAME_MAX])
+        flat = _flatten(frame)
+        _write_sheet(ws, flat, formats, table_name=f"Frame{number}")
+        for col, header in enumerate(flat.columns):
+            rule = (validations or {}).get(header)
+            if rule is not None:
+                # every data row, and room below for rows a clinic adds by hand
+                ws.data_validation(1, col, max(flat.height, 1) + VALIDATED_SPARE_ROWS, col,
+                                   dict(rule))
+                if comment:
+                    ws.write_comment(0, col, comment, {"x_scale": 3, "y_scale": 2})
     workbook.close()
     return buffer.getvalue()
 

@@ -66,6 +66,10 @@ LABELS = {
     "test": ("a positive genetic test for an FH variant by the as-of date "
              "(genetic_tests.result = 'positive'); everyone screened but not tested positive "
              "counts as negative (positive-unlabelled: untested carriers are labelled 0)"),
+    "returns": ("a lipid clinic's returned finding (FH confirmed clinically or a positive "
+                "test = 1; not FH, a secondary cause or a negative test = 0), else a genetic "
+                "test in the extracts; people without either are left out "
+                "(fh_screening/promotion.py)"),
 }
 INTENDED_USE = (
     "Rank people already screened by fh-screening (one or more LDL results in a regional "

@@ -18,6 +18,7 @@ you outgrow one machine").
 
 from __future__ import annotations
 
+import json
 import socket
 from datetime import date
 from pathlib import Path
@@ -29,7 +30,7 @@ from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from fh_screening import pipeline, run_report, staging
+from fh_screening import pipeline, run_report, staging, yield_report
 from fh_screening.config import list_regions
 from fh_screening.i18n import DEFAULT_LANGUAGE
 from fh_screening.store import DEFAULT_HOME, Workspace
@@ -84,6 +85,12 @@ def merge_region_task(home: str, staged: dict[str, Any]) -> dict[str, Any]:
     return {**merged, "staged_on": staged["staged_on"]}
 
 
+@task(name="ingest-returns", **RETRY_OPTIONS)
+def returns_task(home: str) -> dict[str, Any]:
+    """The lipid clinics' returned workbooks (<home>/returns/<clinic>/), issue 21."""
+    return pipeline.returns_step(Workspace(Path(home)))
+
+
 @task(name="screen", **RETRY_OPTIONS)
 def screen_task(home: str, regions: list[str], as_of: date | None,
                 model: str | None = None, full: bool = False) -> dict[str, Any]:
@@ -113,6 +120,12 @@ def publish_task(home: str, result: dict[str, Any], ingested: list[dict[str, Any
         key=key, markdown=run_report.summary_markdown(result, stats, ingested, failed,
                                                       failure_details),
         description=f"fh-screening run {result['run_id']}")
+    yield_json = Path(result["lineage"]["output_dir"]) / "yield" / "yield.json"
+    if yield_json.is_file():
+        create_markdown_artifact(
+            key=f"screening-yield-{scope}",
+            markdown=yield_report.markdown(json.loads(yield_json.read_text())),
+            description=f"yield from the clinics' returns, fh-screening run {result['run_id']}")
     create_table_artifact(key=f"screening-reasons-{scope}",
                           table=run_report.top_reasons(result, stats),
                           description=f"top reasons, fh-screening run {result['run_id']}")
@@ -133,8 +146,10 @@ def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, 
         # A run id given for other regions is refused before the screening replaces
         # anything (output_task checks again, in its transaction).
         pipeline.check_run_id_free(Workspace(Path(home)), run_id, requested)
+        returned = returns_task(home)
         summary = screen_task(home, regions, as_of, model, full)
         summary["ingest"] = pipeline.summarise_ingest(ingested)
+        summary["returns"] = returned
         if failed:
             summary["failed_regions"] = failed
         # The run id names what was asked for: a national run stays "national" even when

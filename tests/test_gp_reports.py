@@ -154,3 +154,23 @@ def test_danish_reports_give_the_model_reasons_in_danish(r1_reports):
         found = sorted(f for f in fragments if f in html)
         assert not found, (practice, found)
         assert "odds x" not in html and "-fold" not in html
+
+
+def test_second_report_marks_changed_patients_and_those_already_with_the_clinic(output_runs):
+    """Issue 21: r2 follows r1 with a clearly higher LDL for one patient: that patient is
+    marked changed; everyone r1 sent to the clinic is 'already referred' (referral id)
+    and gets no new referral step."""
+    from tests.conftest import RAISED_CLEARLY
+
+    pages = {p.name: p.read_text() for p in
+             (output_runs.folder("r2") / "gp_reports").glob("*.html")}
+    first = "".join((output_runs.folder("r1") / "gp_reports" / n).read_text() for n in pages
+                    if (output_runs.folder("r1") / "gp_reports" / n).exists())
+    assert "siden sidste rapport" not in first  # nothing to compare the first report with
+    rows = [row for text in pages.values() for row in text.split("<tr>")[1:]]
+    changed = [r for r in rows if RAISED_CLEARLY[0] in r]
+    assert changed and "ÆNDRET siden sidste rapport" in changed[0]
+    already = [r for r in rows if "Allerede henvist til lipidklinikken 2026-06-30" in r]
+    assert already and all(re.search(r"henvisning R[0-9]{6}", r) for r in already)
+    assert all("Allerede hos lipidklinikken: ingen ny henvisning" in r for r in already)
+    assert not any("Henvis til lipidklinikken (høj prioritet)." in r for r in already)

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from fh_screening.i18n import Translator
+from fh_screening.lists import read_back
 from fh_screening.privacy import Reidentifier, load_key
 from fh_screening.referrals import with_reason_text
 from fh_screening.reports import output_params
@@ -19,9 +20,19 @@ from fh_screening.store import connect, query_sql, run_sql
 from tests.conftest import RAISED_CLEARLY, RAISED_SLIGHTLY
 
 
+def read_csv(path) -> pl.DataFrame:
+    """A Danish list as the internal columns and codes the assertions below use."""
+    frame = read_back(pl.read_csv(path, separator=";", decimal_comma=True,
+                                  infer_schema_length=None), "da")
+    values = {"haster": "urgent", "høj": "high", "almindelig": "standard", "ny": "new",
+              "genhenvisning": "re-referral"}
+    return frame.with_columns(pl.col(c).replace(values) for c in ("priority", "status")
+                              if c in frame.columns)
+
+
 def read_lists(folder) -> pl.DataFrame:
-    frames = [pl.read_csv(p, infer_schema_length=None).with_columns(
-        pl.lit(p.stem).alias("clinic")) for p in sorted((folder / "referrals").glob("*.csv"))]
+    frames = [read_csv(p).with_columns(pl.lit(p.stem).alias("clinic"))
+              for p in sorted((folder / "referrals").glob("*.csv"))]
     return pl.concat(frames, how="diagonal_relaxed")
 
 
@@ -118,11 +129,12 @@ def _sheet_rows(xlsx: zipfile.ZipFile, index: int) -> int:
 
 def test_xlsx_has_one_sheet_per_tier_with_frozen_header_and_filters(output_runs):
     folder = output_runs.folder("r1") / "referrals"
-    csv = pl.read_csv(folder / "MID-LK1.csv")
+    csv = read_csv(folder / "MID-LK1.csv")
     with zipfile.ZipFile(folder / "MID-LK1.xlsx") as xlsx:
         workbook = xlsx.read("xl/workbook.xml").decode()
-        assert re.findall(r'<sheet name="([^"]+)"', workbook) == ["high", "standard"]
-        for index, tier in ((1, "high"), (2, "standard")):
+        assert re.findall(r'<sheet name="([^"]+)"', workbook) == ["haster", "høj",
+                                                                  "almindelig"]
+        for index, tier in ((1, "urgent"), (2, "high"), (3, "standard")):
             sheet = xlsx.read(f"xl/worksheets/sheet{index}.xml").decode()
             assert 'state="frozen"' in sheet and 'ySplit="1"' in sheet
             assert "<cols>" in sheet  # column widths set
@@ -136,7 +148,7 @@ def test_triage_page_is_self_contained(output_runs):
     page = (output_runs.folder("r1") / "referrals" / "MID-LK1.html").read_text()
     assert "default-src 'none'" in page  # the browser may load nothing from elsewhere
     assert not re.search(r'(src|href)="(https?:)?//', page)
-    assert page.count("<tr data-order=") == pl.read_csv(
+    assert page.count("<tr data-order=") == read_csv(
         output_runs.folder("r1") / "referrals" / "MID-LK1.csv").height
     assert "@media print" in page
 

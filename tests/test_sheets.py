@@ -17,7 +17,38 @@ FRAME = pl.DataFrame({"rank": [1, 2], "cpr": ["010101-1234", "020202-2345"],
 
 def test_csv_joins_lists():
     assert csv_text(FRAME).splitlines() == [
-        "rank,cpr,reasons,ldl", "1,010101-1234,a; b,8.734", "2,020202-2345,c,"]
+        "\ufeffrank,cpr,reasons,ldl", "1,010101-1234,a; b,8.734", "2,020202-2345,c,"]
+
+
+def test_danish_csv_opens_in_danish_excel():
+    """Semicolons, decimal commas and a UTF-8 byte order mark (issue 21)."""
+    text = csv_text(FRAME, "da")
+    assert text.encode("utf-8").startswith(b"\xef\xbb\xbf")
+    assert text.splitlines() == ["\ufeffrank;cpr;reasons;ldl", "1;010101-1234;\"a; b\";8,734",
+                                 "2;020202-2345;c;"]
+
+
+def test_return_columns_carry_drop_down_choices():
+    from openpyxl import load_workbook
+
+    from fh_screening.i18n import Translator
+    from fh_screening.lists import REFERRAL_RETURNS, localise, validations, with_return_columns
+
+    t = Translator("da")
+    rows = localise(with_return_columns(FRAME.rename({"ldl": "index_ldl"}), REFERRAL_RETURNS), t)
+    data = xlsx_bytes({"høj": rows}, as_of=date(2026, 6, 30), title="t",
+                      validations=validations(t, REFERRAL_RETURNS), comment=t("returns.help"))
+    sheet = load_workbook(io.BytesIO(data))["høj"]
+    header = [c.value for c in sheet[1]]
+    rules = {str(r.sqref).split(":")[0].rstrip("0123456789"): r
+             for r in sheet.data_validations.dataValidation}
+    letter = {h: chr(ord("A") + i) for i, h in enumerate(header)}
+    contact = rules[letter["SVAR: kontakt"]]
+    assert contact.type == "list"
+    assert contact.formula1 == '"set i klinikken,takket nej,ikke truffet"'
+    dlcn = rules[letter["SVAR: DLCN-point i klinikken"]]
+    assert (dlcn.type, dlcn.formula1, dlcn.formula2) == ("whole", "0", "26")
+    assert rules[letter["SVAR: dato"]].type == "date"
 
 
 def test_xlsx_is_reproducible_with_one_sheet_each_and_a_frozen_filtered_header():

@@ -1,7 +1,7 @@
--- Family cascade-testing list, one row per (index case, relative), grouped by family per
--- lipid clinic of the index case.
--- Index cases (alive, in the screened regions): known FH (ICD-10 E78.0), a positive
--- genetic test, or referred now with a priority tier in $cascade_index_flagged_tiers.
+-- Family cascade-testing list, one row per (index case, relative) of every index case
+-- in `out_cascade_index` (sql/outputs/cascade_index.sql: confirmed FH only), with the
+-- index patient's consent; fh_screening/cascade.py lists the relatives (with CPR) only of
+-- families whose index patient consented, and gives every family its letter.
 -- Relatives: first-degree ($cascade_relations) and second-degree, derived by two hops as
 -- in sql/criteria/08_family_history.sql (grandparents, aunts/uncles, grandchildren,
 -- nieces/nephews); alive on $as_of.
@@ -10,36 +10,8 @@
 -- $cascade_paediatric_test_by_age are flagged for paediatric testing (NICE CG71) and
 -- listed first in their priority.
 -- Clinician-facing (vault).
-with screened_regions as (
-    select distinct region from screening_results
-),
--- The few people who can be index cases, found from their own tables first (a national
--- store has millions of patients and a few thousand index cases).
-index_candidates as (
-    select person_id, 'genetic test' as basis from genetic_tests
-    where result = 'positive' and tested_at <= $as_of
-    union all
-    select person_id, 'diagnosis' from diagnoses
-    where icd10 like 'E78.0%' and diagnosed_at <= $as_of
-    union all
-    select person_id, 'screening' from out_triage
-    where refer and list_contains($cascade_index_flagged_tiers, priority_tier)
-),
-index_chosen as (
-    select
-        p.person_id,
-        p.region,
-        p.gp_practice_id,
-        pr.lipid_clinic_id,
-        case when bool_or(c.basis = 'genetic test') then 'genetic test positive'
-             when bool_or(c.basis = 'diagnosis') then 'diagnosed FH (E78.0)'
-             else 'flagged by screening, high priority' end as index_basis
-    from index_candidates c
-    join patients p on p.person_id = c.person_id
-    left join practices pr on pr.gp_practice_id = p.gp_practice_id and pr.region = p.region
-    where p.region in (select region from screened_regions)
-      and (p.deceased_date is null or p.deceased_date > $as_of)
-    group by p.person_id, p.region, p.gp_practice_id, pr.lipid_clinic_id
+with index_chosen as (
+    select * from out_cascade_index
 ),
 -- Only the index cases' families are walked (a national store has millions of links;
 -- the lists need the few thousand families of index cases).
@@ -112,6 +84,7 @@ relatives as (
         ic.lipid_clinic_id,
         ic.person_id as index_id,
         ic.index_basis,
+        ic.consent,
         ic.gp_practice_id as index_gp_practice_id,
         f.relative_id,
         f.relation,
@@ -146,24 +119,13 @@ prioritised as (
              else degree end as priority
     from relatives
 ),
-families as (
-    select
-        lipid_clinic_id,
-        index_id,
-        dense_rank() over (
-            partition by lipid_clinic_id
-            order by count(*) filter (where priority = 1) desc,
-                     count(*) filter (where priority <= 2) desc, index_id
-        ) as family
-    from prioritised
-    group by lipid_clinic_id, index_id
-),
 final as (
     select
         r.lipid_clinic_id,
-        fm.family,
+        fi.family_id,
         null::varchar as index_cpr,  -- named by privacy.Reidentifier
         r.index_basis,
+        r.consent,
         r.index_gp_practice_id,
         r.priority,
         null::varchar as relative_cpr,  -- named by privacy.Reidentifier
@@ -195,8 +157,8 @@ final as (
         r.index_id,
         r.relative_id
     from prioritised r
-    join families fm using (lipid_clinic_id, index_id)
+    join cascade_family_ids fi on fi.person_id = r.index_id
 )
 select * from final
-order by lipid_clinic_id, family, priority,
+order by lipid_clinic_id, family_id, priority,
          degree = 'first' and age < $cascade_paediatric_test_by_age desc, age, relative_id;

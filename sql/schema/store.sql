@@ -242,3 +242,90 @@ alter table ingested_files add column if not exists superseded_by varchar;
 -- numbers of unmapped columns: such values are removed (the reason, file, row and field
 -- stay). Cheap when nothing matches, as in every store made since.
 update quarantine set raw = null where regexp_matches(raw, '[0-9]{6}-?[0-9]{4}');
+
+-- Stable identifiers (issue 21; sql/outputs/stable_ids.sql): referral ids (kind
+-- 'referral', scope = lipid clinic), family ids (kind 'family', scope '') and relative ids
+-- (kind 'relative', scope = family id), issued once and kept, so a family letter, a list
+-- and a clinic's return keep naming the same person and family in every later run.
+create table if not exists stable_ids (
+    kind             varchar not null,
+    person_id        bigint  not null,
+    scope            varchar not null,
+    code             varchar not null,
+    first_run_id     varchar not null,
+    first_as_of      date    not null
+);
+
+-- What each referral was sent as (issue 21): its id, clinic, practice and the rule sets
+-- that flagged the person, for the yield report (PPV per clinic, practice, tier, rule
+-- set). Stores from before gain the columns; their earlier rows stay null there.
+alter table referral_history add column if not exists referral_id varchar;
+alter table referral_history add column if not exists lipid_clinic_id varchar;
+alter table referral_history add column if not exists gp_practice_id varchar;
+alter table referral_history add column if not exists flagged_by varchar[];
+
+-- Clinic returns (issue 21; fh_screening/returns.py): the returned workbooks and CSV files
+-- a data team drops into <home>/returns/<lipid clinic>/, once each by checksum, and their
+-- answered rows. Every row a file held is answered, blank (nothing filled in) or
+-- quarantined (in `quarantine`, table_name 'clinic_returns', region = the clinic).
+create table if not exists returned_files (
+    checksum          varchar   not null primary key,
+    path              varchar   not null,
+    lipid_clinic_id   varchar   not null,
+    rows_read         bigint    not null,
+    rows_answered     bigint    not null,
+    rows_blank        bigint    not null,
+    rows_quarantined  bigint    not null,
+    received_seq      bigint    not null,
+    ingested_at       timestamp not null
+);
+
+-- One row per answered row of a return: kind 'referral' (key: referral id), 'family'
+-- (family id: the index patient's consent) or 'relative' (relative id). A later return of
+-- the same key supersedes an earlier one (higher received_seq); earlier rows are kept.
+create table if not exists clinic_returns (
+    kind               varchar not null,
+    return_key         varchar not null,
+    person_id          bigint  not null,
+    lipid_clinic_id    varchar not null,
+    contact            varchar,   -- seen | declined | not_reached
+    diagnosis          varchar,   -- fh_confirmed | not_fh | secondary_cause
+    dlcn_points        integer,   -- the clinic's own DLCN score
+    genetic_test       varchar,   -- positive | negative | uncertain | not_done
+    treatment_started  boolean,
+    consent            varchar,   -- yes | letter_only | no (index patients)
+    outcome_date       date,
+    source_file        varchar not null,
+    row_number         bigint  not null,
+    file_checksum      varchar not null,
+    received_seq       bigint  not null
+);
+
+-- The latest answer per key, and its meaning: confirmed (FH confirmed clinically or a
+-- positive genetic test), negative (not FH, a secondary cause, or a negative test without
+-- a clinical diagnosis), or open (seen without a result yet, declined, not reached,
+-- uncertain test). docs/outputs.md, "Clinic returns".
+create or replace view current_returns as
+select
+    *,
+    case when diagnosis = 'fh_confirmed' or genetic_test = 'positive' then 'confirmed'
+         when diagnosis in ('not_fh', 'secondary_cause')
+              or (genetic_test = 'negative' and diagnosis is null) then 'negative'
+         else 'open' end as finding
+from clinic_returns
+qualify row_number() over (partition by kind, return_key
+                           order by received_seq desc, row_number desc) = 1;
+
+-- What each GP report showed (issue 21): the next report marks patients new or changed
+-- since the practice's previous report. Replaced per run id in the outputs transaction.
+create table if not exists gp_report_history (
+    run_id           varchar not null,
+    as_of            date    not null,
+    gp_practice_id   varchar,
+    person_id        bigint  not null,
+    priority_tier    varchar,
+    refer            boolean,
+    untreated_ldl    double,
+    ldl_samples      bigint,
+    exclusions       varchar
+);
