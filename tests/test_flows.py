@@ -51,7 +51,8 @@ def test_the_failure_is_in_the_summary_artifact(partly_failed_run):
         found = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     by_key = {a.key: a for a in found if a.key}
-    assert set(by_key) == {"screening-summary-national", "screening-reasons-national"}
+    assert set(by_key) == {"screening-summary-national", "screening-reasons-national",
+                           "screening-yield-national"}
     markdown = by_key["screening-summary-national"].data
     assert "## Regions that FAILED" in markdown
     assert "| syddanmark | IngestError: extract folder not found" in markdown

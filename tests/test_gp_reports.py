@@ -45,7 +45,7 @@ def test_each_report_holds_exactly_its_own_practices_flagged_patients(output_run
     finally:
         con.close()
     counts = output_runs.first["outputs"]["gp_reports"]
-    assert set(r1_reports) == set(counts) and sum(counts.values()) == 76
+    assert set(r1_reports) == set(counts) and sum(counts.values()) == 49
     for practice, html in r1_reports.items():
         cprs = {a + b for a, b in CPR.findall(html)}
         assert len(cprs) == counts[practice], practice
@@ -65,9 +65,10 @@ def test_danish_by_default_with_reasons_chart_and_next_steps(r1_reports):
     assert "<h1>Mulig familiær hyperkolesterolæmi: Lægepraksis Æblehaven</h1>" in html
     row = patient_row(html, "180261-9345")
     assert "Høj prioritet" in row and "65 år, mand" in row
-    assert "Indeks-LDL 5,5 mmol/L den 2023-12-18" in row
+    assert "Indeks-LDL 4,3 mmol/L den 2026-02-12 (seneste prøve under behandling)" in row
     assert "i behandling med atorvastatin 10 mg" in row
-    assert "Dutch Lipid Clinic Network-score 9 point (sikker FH)" in row
+    assert "Dutch Lipid Clinic Network-score 6 point (sandsynlig FH)" in row
+    assert "anslået ubehandlet 6,8 mmol/L (80 %-interval 4,6 til 9,9)" in row
     assert "<li>Henvis til lipidklinikken (høj prioritet).</li>" in row
     assert "tilbyd test af førstegradsslægtninge" in row
     # the chart: 7 measured LDL values (all on treatment, so 7 untreated estimates too),
@@ -78,12 +79,12 @@ def test_danish_by_default_with_reasons_chart_and_next_steps(r1_reports):
 
 
 def test_held_back_patient_gets_the_secondary_cause_and_tests(output_runs, r1_reports):
-    """MID0009's flagged patient has a high TSH near the index sample: not referred yet;
+    """SYD0008's flagged patient has a high TSH near every LDL sample: not referred yet;
     the GP is told to check thyroid function and repeat the lipids."""
-    html = r1_reports["MID0009"]
+    html = r1_reports["SYD0008"]
     held = [r for r in html.split("<tr>") if "Endnu ikke henvist" in r]
     assert len(held) == 1
-    assert re.search(r"mulig hypothyreose: TSH \d+,\d mIU/L nær LDL-prøven", held[0])
+    assert re.search(r"mulig hypothyreose: TSH op til \d+,\d mIU/L nær alle LDL-prøver", held[0])
     steps = re.findall(r"<li>([^<]+)</li>", held[0].split("<ol>")[1])
     assert steps == [
         "Kontrollér thyreoideafunktionen (TSH); gentag lipidprofilen, når "
@@ -119,7 +120,7 @@ def test_english_from_the_same_template_and_the_same_pages_from_worker_processes
     assert '<html lang="en">' in html
     assert "Possible familial hypercholesterolaemia: Lægepraksis Æblehaven" in html
     row = patient_row(html, "180261-9345")
-    assert "Index LDL 5.5 mmol/L on 2023-12-18" in row and "65 years, man" in row
+    assert "Index LDL 4.3 mmol/L on 2026-02-12" in row and "65 years, man" in row
     assert "<li>Refer to the lipid clinic (high priority).</li>" in row
     assert "Høj" not in html and "mmol/L den" not in html
 

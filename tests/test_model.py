@@ -68,7 +68,8 @@ def test_family_groups_are_connected_components(con):
 
 def test_priority_tiers_worked_example(con):
     """sql/model/priority.sql with the configured thresholds (refer >= 0.15, high >= 0.5):
-    person 1 excluded -> none; 2 rules tier high -> high; 3 flagged, p 0.01 -> standard;
+    person 1 excluded -> none; 2 rules tier high but p 0.01 -> standard (the rules' tier no
+    longer orders the list: docs/model.md); 3 flagged, p 0.01 -> standard;
     4 unflagged, p 0.6 -> high; 5 unflagged, p 0.2 -> standard; 6 unflagged, p 0.1 ->
     not referred; 7 (other region) untouched by the delete."""
     params = threshold_params(load_thresholds())
@@ -101,7 +102,7 @@ def test_priority_tiers_worked_example(con):
                                     "model_version": "v1"})
     got = dict((p, (t, r)) for p, t, r in con.execute(
         "select person_id, priority_tier, refer from model_scores").fetchall())
-    assert got == {1: (None, False), 2: ("high", True), 3: ("standard", True),
+    assert got == {1: (None, False), 2: ("standard", True), 3: ("standard", True),
                    4: ("high", True), 5: ("standard", True), 6: (None, False),
                    7: ("high", True)}
     assert con.execute("select count(*) from model_scores where model_version = 'v1'"
