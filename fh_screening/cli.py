@@ -212,9 +212,10 @@ def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fh-screening", description=__doc__.splitlines()[0])
-    parser.add_argument("--home", default=str(DEFAULT_HOME),
-                        help="workspace folder: store, vault, outputs (default: %(default)s, "
-                             "or $FH_HOME)")
+    parser.add_argument("--home",
+                        help="workspace folder: store, vault, outputs ($FH_HOME if not given; "
+                             f"`demo`, `train` and `evaluate` default to {DEFAULT_HOME}, "
+                             "`run` and `serve` need it)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -226,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="ingest new extracts, screen, write the lists")
     run.add_argument("--regions", nargs="+", help="regions to run (default: all configured)")
     run.add_argument("--extract-root", help="folder with one sub-folder of extracts per region "
-                                            f"(default: {SAMPLES_DIR})")
+                                            "(required: the synthetic samples are the demo's)")
     run.add_argument("--as-of", help="screening date YYYY-MM-DD (default: last lab sample)")
     run.add_argument("--run-id", help="output folder name (default: <as-of>_<scope>)")
     run.add_argument("--no-prefect", action="store_true",
@@ -262,10 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", help="serve the scheduled Prefect deployments (one per region, one national) "
                       "against the configured Prefect API; runs until interrupted")
-    serve.add_argument("--extract-root", default=str(SAMPLES_DIR),
-                       help="folder with one sub-folder of extracts per region "
-                            "(default: %(default)s; per-region overrides in "
-                            "config/deployments.toml)")
+    serve.add_argument("--extract-root",
+                       help="folder with one sub-folder of extracts per region (required; "
+                            "per-region overrides in config/deployments.toml)")
     serve.add_argument("--limit", type=int, default=4,
                        help="flow runs executed at once by this process (default: %(default)s)")
 
@@ -297,8 +297,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def require_explicit_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`run` and `serve` act on real extracts: they need the workspace and the extract
+    folder named (no silent fallback to ./workspace or the synthetic data_samples/, which
+    would screen synthetic people or write a real run into the demo's workspace). A
+    missing path is a usage error (exit 2); the other commands keep their defaults."""
+    if args.home is None:
+        args.home = os.environ.get("FH_HOME") or None
+    if args.command in ("run", "serve"):
+        if args.home is None:
+            parser.error(f"{args.command} needs --home (or $FH_HOME): the workspace folder "
+                         "that holds the store, the vault and the pseudonym key; the default "
+                         f"{DEFAULT_HOME} is the demo's")
+        if args.extract_root is None:
+            parser.error(f"{args.command} needs --extract-root: the folder with one "
+                         "sub-folder of extracts per region (the synthetic samples in "
+                         f"{SAMPLES_DIR} are for `fh-screening demo`)")
+    if args.home is None:
+        args.home = str(DEFAULT_HOME)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    require_explicit_paths(parser, args)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
