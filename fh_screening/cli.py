@@ -26,6 +26,7 @@ from fh_screening.ingest import IngestError
 from fh_screening.model import MODELS_DIR, ModelError
 from fh_screening.pipeline import NothingToScreen
 from fh_screening.privacy import PseudonymKeyError, VaultError, redact_cpr
+from fh_screening.quality import QualityGateFailed, run_notes
 from fh_screening.store import (
     DEFAULT_HOME,
     NotADemoWorkspace,
@@ -83,6 +84,11 @@ def _print_summary(result: dict[str, Any], home: Path) -> None:
         print(f"{region:<14}{i['rows_accepted']:>10}{i['rows_quarantined']:>10}"
               f"{s.get('screened', 0):>10}{s.get('flagged', 0):>9}{s.get('referral', 0):>10}"
               f"{s.get('high_priority', 0):>6}")
+    notes = run_notes(result)
+    if notes:
+        print("\nNotes:")
+        for note in notes:
+            print(f"  {note}")
     o = result["outputs"]
     print(f"\nOutputs in {out}/")
     print(f"  referrals/   {len(o['referrals'])} lipid-clinic list(s), "
@@ -358,8 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "ValidationFailed":
             print(f"fh-screening: {exc}", file=sys.stderr)
             return 3
-        # A national run where some regions failed (the others' outputs were written).
-        if type(exc).__name__ == "RegionsFailed":
+        # A national run where some regions failed (the others' outputs were written),
+        # or a region's file above its quality gate.
+        if type(exc).__name__ == "RegionsFailed" or isinstance(exc, QualityGateFailed):
             print(f"fh-screening: {exc}", file=sys.stderr)
             return 4
         raise

@@ -33,6 +33,7 @@ from fh_screening.lineage import build_lineage, config_hash
 from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import Reidentifier
+from fh_screening.quality import missing_tables
 from fh_screening.reports import write_reports
 from fh_screening.stages import stage
 from fh_screening.store import Workspace, connect
@@ -233,6 +234,7 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
             "count(*) filter (where m.refer and not s.flagged) "
             "from screening_results s join model_scores m using (person_id) "
             "group by s.region order by s.region").fetchall()
+        missing = missing_tables(con, regions)
         exclusions = con.execute(
             "select split_part(e, ':', 1) as why, count(*) from screening_results, "
             "unnest(exclusions) as t(e) where flagged group by 1 order by 1").fetchall()
@@ -242,7 +244,8 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
                       "flagged_but_excluded": x, "added_by_model": m}
                   for r, s, f, ref, h, x, m in rows}
     return {"as_of": as_of.isoformat(), "screened": screened, "screening": per_region,
-            "exclusions": dict(exclusions), "model_version": loaded.version}
+            "exclusions": dict(exclusions), "model_version": loaded.version,
+            "missing_tables": missing}
 
 
 class RunIdTaken(ValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fh_screening.quality import run_notes
 from fh_screening.store import Workspace, connect
 
 TOP_N = 10
@@ -101,6 +102,10 @@ def summary_markdown(result: dict[str, Any], stats: dict[str, Any] | None = None
                      f"| {i.get('rows_quarantined', 0)} | {s.get('screened', 0)} | "
                      f"{s.get('flagged', 0)} | {s.get('referral', 0)} | "
                      f"{s.get('high_priority', 0)} |")
+
+    notes = run_notes(result)
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
 
     if failed_regions:
         lines += ["", "## Regions that FAILED (not screened in this run)", "",
