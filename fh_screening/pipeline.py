@@ -35,6 +35,7 @@ from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import Reidentifier
 from fh_screening.quality import missing_tables
 from fh_screening.reports import write_reports
+from fh_screening.snapshot import publish_snapshot, snapshot_path
 from fh_screening.stages import stage
 from fh_screening.store import Workspace, connect
 from fh_screening.workspace_key import workspace_key
@@ -327,7 +328,7 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                                         code_version=version, output_files=counts.files)
                 full = {"run_id": run_id, "as_of": as_of.isoformat(), "regions": regions,
                         "code_version": version, **summary, "outputs": outputs,
-                        "lineage": lineage}
+                        "lineage": lineage, "analysis_snapshot": str(snapshot_path(ws))}
                 write_private(tmp / "run_summary.json",
                               json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
             # A kill from here to the commit leaves a complete folder without its registry
@@ -345,6 +346,8 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
         except BaseException:
             con.execute("rollback")
             raise
+        # The analysts' copy of this committed state (they never open the store itself).
+        publish_snapshot(con, ws, run_id)
     finally:
         if reidentify is not None:
             reidentify.__exit__()

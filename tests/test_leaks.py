@@ -127,3 +127,26 @@ def test_the_scan_sees_what_is_there(leaky_runs):
         con.close()
     assert any(re.search(r"laboratoriesvar_<cpr-[0-9a-f]{10}>\.csv$", p) for p in paths)
     assert len(raws) >= 3  # the rows with numbers in the wrong columns are quarantined
+
+
+def test_the_analysts_snapshot_holds_no_cpr_number(leaky_runs):
+    """Issue 22: the snapshot analysts query is under the home, so the byte scan above
+    covers it; DuckDB compresses strings, so every text value of the snapshot is also
+    read back through SQL and scanned."""
+    import duckdb
+
+    root, _, _ = leaky_runs
+    home = root / "home"
+    snapshot = home / "analysis" / "analysis.duckdb"
+    assert snapshot in files_under(home)
+    con = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        columns = con.execute("select table_name, column_name from duckdb_columns() "
+                              "where data_type ilike '%varchar%' and not internal").fetchall()
+        values = [v for t, c in columns for (v,) in con.execute(
+            f'select distinct "{c}"::varchar from "{t}" where "{c}" is not null').fetchall()]
+    finally:
+        con.close()
+    text = "\n".join(values).encode()
+    assert len(columns) > 20 and b"laboratoriesvar_" in text  # the scan sees file labels
+    assert not found(text, PATIENTS + STRANGERS)
