@@ -34,8 +34,11 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, ws: Workspace, run_id: str)
     committed, by the store's one writer."""
     final = snapshot_path(ws)
     final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # A run killed while it wrote a snapshot left its temporary file: only the store's one
+    # writer publishes, so any left now is stale.
+    for stale in final.parent.glob(f".{final.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
     # ATTACH takes no parameters; the path is ours (the workspace), quotes escaped.
     con.execute("attach '" + str(tmp).replace("'", "''") + "' as snap "
                 f"(storage_version '{SNAPSHOT_STORAGE_VERSION}')")

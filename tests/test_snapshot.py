@@ -43,7 +43,9 @@ def test_a_run_succeeds_while_an_analyst_reads_the_snapshot(tmp_path):
     try:
         run_id, labs = analyst.stdout.readline().split()
         assert run_id == "r1" and int(labs) > 50_000
-        # the next run, while the analyst's read-only connection is open
+        # a snapshot left half-written by a killed run, then the next run, while the
+        # analyst's read-only connection is open
+        (path.parent / ".analysis.duckdb.99999.tmp").write_bytes(b"half")
         second = run_screening(ws, ["syddanmark"], extract_root=SAMPLES_DIR, run_id="r2")
         assert second["run_id"] == "r2"
         out, _ = analyst.communicate("\n", timeout=60)
