@@ -33,6 +33,7 @@ from fh_screening.privacy import (
     redact_cpr,
 )
 from fh_screening.quality import check_file, load_quality
+from fh_screening.stages import step
 from fh_screening.store import _used_params, run_sql
 
 log = logging.getLogger(__name__)
@@ -913,5 +914,6 @@ def _report(dialect: RegionDialect, i: int, n: int, path: Path, fr: FileResult,
            + ("already ingested, skipped" if fr.skipped else
               f"{fr.rows_accepted} accepted, {fr.rows_quarantined} quarantined"))
     log.info(msg)
+    step("ingest", i, n, f"{dialect.name} {Path(fr.path).name}")
     if progress:
         progress(msg)

@@ -159,6 +159,10 @@ def summary_markdown(result: dict[str, Any], stats: dict[str, Any] | None = None
               f"({sum(outputs['gp_reports'].values())} patients), "
               f"{len(outputs['cascade'])} cascade list(s) "
               f"({sum(outputs['cascade'].values())} relatives), run_summary.json."]
+    if result.get("data_docs"):
+        lines += ["", f"Great Expectations Data Docs of this run: `{result['data_docs']}`."]
+    if result.get("analysis_snapshot"):
+        lines += ["", f"Snapshot for ad-hoc SQL: `{result['analysis_snapshot']}`."]
     if lineage:
         lines += ["", "## Lineage", "",
                   f"- code version: `{lineage['code_version']}`",

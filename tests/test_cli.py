@@ -70,10 +70,10 @@ def test_no_cpr_number_is_printed_or_logged(two_runs):
 
 def test_bad_arguments_are_clear_errors(tmp_path):
     proc = run_cli(tmp_path, "run", "--no-prefect", "--regions", "../etc", *SAMPLES)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert "invalid region name '../etc'" in proc.stderr
     proc = run_cli(tmp_path, "run", "--no-prefect", "--run-id", "../x", *SAMPLES)
-    assert proc.returncode == 2 and "invalid run id" in proc.stderr
+    assert proc.returncode == 3 and "invalid run id" in proc.stderr
 
 
 def test_unknown_output_language_is_refused_before_any_work(tmp_path):
@@ -84,7 +84,7 @@ def test_unknown_output_language_is_refused_before_any_work(tmp_path):
 
 def test_missing_model_is_a_clear_error_before_any_work(tmp_path):
     proc = run_cli(tmp_path, "run", "--no-prefect", "--model", str(tmp_path / "no-model"), *SAMPLES)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert f"no model folder at {tmp_path / 'no-model'}" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "store.duckdb").exists() and not (tmp_path / "output").exists()
@@ -97,7 +97,7 @@ def test_serve_without_a_prefect_server_is_a_clear_error(tmp_path):
         [sys.executable, "-m", "fh_screening.cli", "--home", str(tmp_path), "serve",
          *SAMPLES],
         capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert "serve needs a Prefect server" in proc.stderr and "PREFECT_API_URL" in proc.stderr
 
 
@@ -115,7 +115,7 @@ def test_run_full_reaches_the_screening(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pipeline, "run_screening", fake)
     for extra in (["--full"], []):
-        assert main(["--home", str(tmp_path), "run", "--no-prefect", *SAMPLES, *extra]) == 2
+        assert main(["--home", str(tmp_path), "run", "--no-prefect", *SAMPLES, *extra]) == 3
     assert seen == [True, False]
 
 
@@ -144,7 +144,7 @@ def test_a_run_without_a_pseudonym_key_is_refused_and_makes_none(tmp_path, monke
 
     monkeypatch.delenv("FH_PSEUDONYM_KEY")
     code = main(["--home", str(tmp_path), "run", "--no-prefect", *SAMPLES])
-    assert code == 2
+    assert code == 3
     assert "no pseudonym key for the workspace" in capsys.readouterr().err
     assert not (tmp_path / "vault" / "pseudonym.key").exists()
 

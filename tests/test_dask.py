@@ -220,6 +220,6 @@ def test_dask_cannot_run_without_prefect(tmp_path, capsys):
     from fh_screening import cli
 
     assert cli.main(["--home", str(tmp_path), "run", "--no-prefect", "--dask",
-                     "--extract-root", str(tmp_path)]) == 2
+                     "--extract-root", str(tmp_path)]) == 3
     assert "cannot be combined with --no-prefect" in capsys.readouterr().err
     assert not (tmp_path / "store.duckdb").exists()
