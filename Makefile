@@ -34,5 +34,8 @@ lint: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
+# clean removes what a rebuild or a test run recreates, never the workspace: it holds the
+# pseudonym key, the identity vault and the referral history (store.duckdb), which no
+# rebuild can recreate. A demo workspace is removed by hand (docs/operations.md).
 clean:
-	rm -rf workspace .pytest_cache test-artifacts
+	rm -rf .pytest_cache test-artifacts .ruff_cache

@@ -26,11 +26,14 @@ from fh_screening.ingest import IngestError
 from fh_screening.model import MODELS_DIR, ModelError
 from fh_screening.pipeline import NothingToScreen
 from fh_screening.privacy import PseudonymKeyError, VaultError, redact_cpr
+from fh_screening.quality import QualityGateFailed, run_notes
+from fh_screening.stages import reporting_steps
 from fh_screening.store import (
     DEFAULT_HOME,
     NotADemoWorkspace,
     StoreBusy,
     StoreDamaged,
+    StoreFormatError,
     Workspace,
     mark_demo_workspace,
 )
@@ -40,6 +43,21 @@ from fh_screening.world_eval import (
     EVALUATION_SEED,
     EVALUATION_WORLD_SEEDS,
 )
+
+# Exit codes (README "Exit codes", `--help`): 2 is argparse's usage error and nothing else.
+EXIT_OK, EXIT_USAGE, EXIT_REFUSED, EXIT_REGION_FAILED, EXIT_STORE = 0, 2, 3, 4, 5
+EXIT_CODES_HELP = """exit codes:
+  0  the run completed (its lists are written)
+  2  usage error: an unknown option, a missing --home or --extract-root (argparse)
+  3  configuration or input refused: a config file, region, run id, model or pseudonym
+     key; an extract that cannot be read; a critical expectation failed; nothing to
+     screen. Nothing was changed by the refused part
+  4  a region failed: its quality gate (too much quarantined) or its own error; a
+     national run wrote the other regions' lists and names the failed ones
+  5  the store or the disk: the store is in use, damaged or does not balance, the vault
+     is missing or damaged, the disk is full or read-only
+
+docs/operations.md has what to do for each."""
 
 
 def prefect_environment(home: Path) -> None:
@@ -73,6 +91,27 @@ def disk_sentence(exc: BaseException) -> str:
             "state and no partial output folder is left")
 
 
+class TerminalProgress:
+    """The plain progress line of `demo` and `run` on stderr (the summary goes to stdout):
+    redrawn in place on a terminal, one line per step otherwise (logs, CI)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, stage_name: str, done: int, total: int, what: str) -> None:
+        width = 20
+        filled = width * done // max(total, 1)
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {stage_name} {done}/{total}: "
+                f"{what}")
+        if self.tty:
+            end = "\n" if done >= total else ""
+            self.stream.write(f"\r{line[:100]:<100}{end}")
+        else:
+            self.stream.write(f"progress {line}\n")
+        self.stream.flush()
+
+
 def _print_summary(result: dict[str, Any], home: Path) -> None:
     out = home / "output" / result["run_id"]
     print(f"\nfh-screening run {result['run_id']} (data up to {result['as_of']})")
@@ -83,6 +122,11 @@ def _print_summary(result: dict[str, Any], home: Path) -> None:
         print(f"{region:<14}{i['rows_accepted']:>10}{i['rows_quarantined']:>10}"
               f"{s.get('screened', 0):>10}{s.get('flagged', 0):>9}{s.get('referral', 0):>10}"
               f"{s.get('high_priority', 0):>6}")
+    notes = run_notes(result)
+    if notes:
+        print("\nNotes:")
+        for note in notes:
+            print(f"  {note}")
     o = result["outputs"]
     print(f"\nOutputs in {out}/")
     print(f"  referrals/   {len(o['referrals'])} lipid-clinic list(s), "
@@ -92,6 +136,10 @@ def _print_summary(result: dict[str, Any], home: Path) -> None:
     print(f"  cascade/     {len(o['cascade'])} cascade list(s), "
           f"{sum(o['cascade'].values())} relative(s), {o['family_letters']} family letter(s)")
     print("  run_summary.json")
+    if result.get("data_docs"):
+        print(f"  GX Data Docs: {result['data_docs']}")
+    if result.get("analysis_snapshot"):
+        print(f"  snapshot for ad-hoc SQL: {result['analysis_snapshot']}")
     if o.get("clinics"):
         print(f"\n{'lipid clinic':<14}{'listed':>8}{'backlog':>9}{'adults':>9}"
               f"{'listed per 100k adults':>24}")
@@ -186,11 +234,46 @@ def world_description(worlds: tuple[int, ...], people: int, seed: int,
             "run.")
 
 
+def ui_settings(api_url: str) -> tuple[str, dict[str, str]]:
+    """The UI address for an API address, and the settings that make the Prefect UI work
+    on it: the server's UI calls `PREFECT_SERVER_UI_API_URL` (default port 4200, so on
+    any other port it is blank until that is set: STACK.md), and `PREFECT_UI_URL` makes
+    the links in this process's logs point at the right port."""
+    api = api_url.rstrip("/")
+    ui = api.removesuffix("/api")
+    return ui, {"PREFECT_UI_URL": ui, "PREFECT_SERVER_UI_API_URL": api}
+
+
+def check_server_ui(api_url: str, fetch: Any = None) -> str | None:
+    """A sentence when the server's UI calls another API than `api_url` (it reads
+    `<ui>/ui-settings`), else None; `fetch(url) -> dict` is for tests."""
+    ui, wanted = ui_settings(api_url)
+    if fetch is None:
+        import httpx
+
+        def fetch(url: str) -> dict[str, Any]:
+            return httpx.get(url, timeout=10).json()
+    try:
+        seen = (fetch(f"{ui}/ui-settings") or {}).get("api_url")
+    except Exception:  # an old server without the endpoint: nothing to compare
+        return None
+    if seen and seen.rstrip("/") != wanted["PREFECT_SERVER_UI_API_URL"]:
+        return (f"the Prefect UI at {ui} calls the API at {seen}, not {api_url}: it will be "
+                "blank. Restart the server with "
+                f"PREFECT_SERVER_UI_API_URL={wanted['PREFECT_SERVER_UI_API_URL']} "
+                "(docs/operations.md, \"The Prefect UI on another port\")")
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     """Serve the regional and national deployments against the configured Prefect API
     (`PREFECT_API_URL`, e.g. a local `prefect server start`) until interrupted."""
     home = Path(args.home)
     prefect_environment(home)
+    api_url = os.environ.get("PREFECT_API_URL")
+    if api_url:
+        for name, value in ui_settings(api_url)[1].items():
+            os.environ.setdefault(name, value)
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():
@@ -198,6 +281,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # and whose UI nobody can open: refuse instead.
         raise ConfigError("serve needs a Prefect server: start one (`prefect server start`) "
                           "and set PREFECT_API_URL, e.g. http://127.0.0.1:4200/api")
+    ui, _ = ui_settings(PREFECT_API_URL.value())
+    print(f"fh-screening serve: Prefect UI at {ui}", flush=True)
+    mismatch = check_server_ui(PREFECT_API_URL.value())
+    if mismatch:
+        print(f"fh-screening: warning: {mismatch}", file=sys.stderr, flush=True)
     from flows.deployments import serve_deployments
 
     serve_deployments(home, Path(args.extract_root), limit=args.limit)
@@ -210,13 +298,30 @@ def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
                          regions=tuple(args.regions or list_regions()))
 
 
+class VersionAction(argparse.Action):
+    """`--version`: the package version and, in a checkout, its git commit (what a run
+    records as code_version), looked up only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from fh_screening.pipeline import code_version
+
+        print(f"fh-screening {code_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fh-screening", description=__doc__.splitlines()[0])
-    parser.add_argument("--home", default=str(DEFAULT_HOME),
-                        help="workspace folder: store, vault, outputs (default: %(default)s, "
-                             "or $FH_HOME)")
+    parser = argparse.ArgumentParser(prog="fh-screening", description=__doc__.splitlines()[0],
+                                     epilog=EXIT_CODES_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=VersionAction, nargs=0,
+                        help="print the version (and git commit in a checkout) and exit")
+    parser.add_argument("--home",
+                        help="workspace folder: store, vault, outputs ($FH_HOME if not given; "
+                             f"`demo`, `train` and `evaluate` default to {DEFAULT_HOME}, "
+                             "`run` and `serve` need it)")
     parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command")
 
     demo = sub.add_parser("demo", help="run the national flow on the shipped sample data")
     demo.set_defaults(regions=None, as_of=None, run_id=None, extract_root=str(SAMPLES_DIR),
@@ -226,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="ingest new extracts, screen, write the lists")
     run.add_argument("--regions", nargs="+", help="regions to run (default: all configured)")
     run.add_argument("--extract-root", help="folder with one sub-folder of extracts per region "
-                                            f"(default: {SAMPLES_DIR})")
+                                            "(required: the synthetic samples are the demo's)")
     run.add_argument("--as-of", help="screening date YYYY-MM-DD (default: last lab sample)")
     run.add_argument("--run-id", help="output folder name (default: <as-of>_<scope>)")
     run.add_argument("--no-prefect", action="store_true",
@@ -262,10 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", help="serve the scheduled Prefect deployments (one per region, one national) "
                       "against the configured Prefect API; runs until interrupted")
-    serve.add_argument("--extract-root", default=str(SAMPLES_DIR),
-                       help="folder with one sub-folder of extracts per region "
-                            "(default: %(default)s; per-region overrides in "
-                            "config/deployments.toml)")
+    serve.add_argument("--extract-root",
+                       help="folder with one sub-folder of extracts per region (required; "
+                            "per-region overrides in config/deployments.toml)")
     serve.add_argument("--limit", type=int, default=4,
                        help="flow runs executed at once by this process (default: %(default)s)")
 
@@ -297,13 +401,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def require_explicit_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`run` and `serve` act on real extracts: they need the workspace and the extract
+    folder named (no silent fallback to ./workspace or the synthetic data_samples/, which
+    would screen synthetic people or write a real run into the demo's workspace). A
+    missing path is a usage error (exit 2); the other commands keep their defaults."""
+    if args.home is None:
+        args.home = os.environ.get("FH_HOME") or None
+    if args.command in ("run", "serve"):
+        if args.home is None:
+            parser.error(f"{args.command} needs --home (or $FH_HOME): the workspace folder "
+                         "that holds the store, the vault and the pseudonym key; the default "
+                         f"{DEFAULT_HOME} is the demo's")
+        if args.extract_root is None:
+            parser.error(f"{args.command} needs --extract-root: the folder with one "
+                         "sub-folder of extracts per region (the synthetic samples in "
+                         f"{SAMPLES_DIR} are for `fh-screening demo`)")
+    if args.home is None:
+        args.home = str(DEFAULT_HOME)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # a bare `fh-screening`: what it can do, not an error
+        parser.print_help()
+        return EXIT_OK
+    require_explicit_paths(parser, args)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command in ("demo", "run"):
-            result = cmd_run(args)
+            with reporting_steps(TerminalProgress()):
+                result = cmd_run(args)
             _print_summary(result, Path(args.home))
         elif args.command == "train":
             card = cmd_train(args)
@@ -321,27 +451,30 @@ def main(argv: list[str] | None = None) -> int:
             manifest = cmd_synth(args)
             print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,
                              default=str))
-    except (ConfigError, StoreBusy, FileNotFoundError, IngestError, PseudonymKeyError,
-            ModelError, AccountingError, ValueError, VaultError, NotADemoWorkspace,
-            StoreDamaged, NothingToScreen) as exc:
+    except (StoreBusy, StoreDamaged, StoreFormatError, VaultError, AccountingError) as exc:
         print(f"fh-screening: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_STORE
+    except (ConfigError, FileNotFoundError, IngestError, PseudonymKeyError,
+            ModelError, ValueError, NotADemoWorkspace, NothingToScreen) as exc:
+        print(f"fh-screening: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except (OSError, duckdb.IOException) as exc:
         # A disk that is full, read-only or not ours: a sentence, not a traceback. Every
         # write is all or nothing (store transactions, output folders renamed in place).
         print(f"fh-screening: {disk_sentence(exc)}", file=sys.stderr)
-        return 2
+        return EXIT_STORE
     except Exception as exc:
         # ValidationFailed carries a readable report; import it only when it happened.
         if type(exc).__name__ == "ValidationFailed":
             print(f"fh-screening: {exc}", file=sys.stderr)
-            return 3
-        # A national run where some regions failed (the others' outputs were written).
-        if type(exc).__name__ == "RegionsFailed":
+            return EXIT_REFUSED
+        # A national run where some regions failed (the others' outputs were written),
+        # or a region's file above its quality gate.
+        if type(exc).__name__ == "RegionsFailed" or isinstance(exc, QualityGateFailed):
             print(f"fh-screening: {exc}", file=sys.stderr)
-            return 4
+            return EXIT_REGION_FAILED
         raise
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from fh_screening.config import CONFIG_DIR, SQL_DIR, load_codelist, load_thresholds, load_units
+from fh_screening.stages import step
 from fh_screening.store import run_sql
 
 CRITERIA_DIR = SQL_DIR / "criteria"
@@ -144,8 +145,10 @@ def run_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[s
     else:
         run_sql(con, "criteria/scope/changed", {**params, "previous_as_of": since.as_of,
                                                 "ingested_upto": since.ingested_upto})
-    for path in sorted(CRITERIA_DIR.glob("[0-9][0-9]_*.sql")):
+    files = sorted(CRITERIA_DIR.glob("[0-9][0-9]_*.sql"))
+    for done, path in enumerate(files, 1):
         run_sql(con, f"criteria/{path.stem}", params)
+        step("criteria", done, len(files), path.stem)
         if path.stem == "07_person_facts" and not full:
             # before the new facts replace the old ones: whose changed decides who else
             # is rescored

@@ -32,6 +32,8 @@ from fh_screening.privacy import (
     detach_vault,
     redact_cpr,
 )
+from fh_screening.quality import check_file, load_quality
+from fh_screening.stages import step
 from fh_screening.store import _used_params, run_sql
 
 log = logging.getLogger(__name__)
@@ -605,8 +607,9 @@ def _likely_cause(con: duckdb.DuckDBPyConnection, field_name: str, reason: str,
                   "or a new unit)"),
         ("not a number", f"the numbers do not use the dialect's decimal separator "
                          f"('{dialect.decimal}')"),
-        ("unknown lab code", "the lab codes are not in the dialect's [lab_codes] (a new code "
-                             "system?)"),
+        ("unknown lab code", f"the lab codes are not in [lab_codes] of "
+                             f"config/regions/{dialect.name}.toml (a new code system, or a "
+                             "typo there?): check [lab_codes]"),
         ("person not in the patients extract", "the patients file is missing or belongs to "
                                                "another extract"),
         ("outside the plausible range", "the values are in another unit than their unit "
@@ -762,6 +765,10 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
         con.execute("create or replace temp view checked as select * from parsed")
     # A file most of whose rows fail one check is refused whole (before any identity).
     _refuse_systematic(con, path, rows_in_file, limits, date_format, ts_format, dialect)
+    # Then the quality gate: the quarantine rate of the file and of each analyte.
+    check_file(con, table=table, name=name, region=dialect.name, rows=rows_in_file,
+               limits=load_quality(),
+               cause=lambda f, r: _likely_cause(con, f, r, date_format, ts_format, dialect))
 
     # Identities go to the vault first (a separate database; DuckDB commits one database
     # per transaction). An identity without store rows is harmless; the reverse is not.
@@ -907,5 +914,6 @@ def _report(dialect: RegionDialect, i: int, n: int, path: Path, fr: FileResult,
            + ("already ingested, skipped" if fr.skipped else
               f"{fr.rows_accepted} accepted, {fr.rows_quarantined} quarantined"))
     log.info(msg)
+    step("ingest", i, n, f"{dialect.name} {Path(fr.path).name}")
     if progress:
         progress(msg)

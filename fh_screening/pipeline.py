@@ -26,15 +26,18 @@ from fh_screening.config import (
     load_thresholds,
 )
 from fh_screening.criteria import Since, run_criteria, threshold_params
+from fh_screening.data_docs import build_run_docs, keep_result
 from fh_screening.faults import checkpoint
 from fh_screening.i18n import DEFAULT_LANGUAGE, catalogue
 from fh_screening.ingest import ingest_region
 from fh_screening.lineage import build_lineage, config_hash
 from fh_screening.model import load_model_ref, score_run
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
-from fh_screening.privacy import Reidentifier
+from fh_screening.privacy import Reidentifier, redact_cpr
+from fh_screening.quality import missing_tables
 from fh_screening.reports import write_reports
-from fh_screening.stages import stage
+from fh_screening.snapshot import publish_snapshot, snapshot_path
+from fh_screening.stages import stage, step
 from fh_screening.store import Workspace, connect
 from fh_screening.workspace_key import workspace_key
 
@@ -64,14 +67,20 @@ def default_extract_dir(region: str) -> Path:
     return SAMPLES_DIR / check_region_name(region)
 
 
-def _validator(con, table: str, source: str, rows: int) -> dict[str, Any]:
-    from fh_screening.validate import require_valid, validate_table
+def _validator_for(ws: Workspace, region: str) -> Callable[..., dict[str, Any]]:
+    """The per-file validator of a region's ingest: GX on the accepted rows (a critical
+    failure stops the region), keeping GX's result for the run's Data Docs."""
+    def validator(con, table: str, source: str, rows: int) -> dict[str, Any]:
+        from fh_screening.validate import require_valid, validate_table
 
-    with stage("validate"):
-        report = validate_table(con, table, relation="accepted", source=source,
-                                sample_rows=VALIDATION_SAMPLE_ROWS, known_rows=rows)
-    require_valid(report)
-    return report.to_dict()
+        with stage("validate"):
+            report = validate_table(con, table, relation="accepted", source=source,
+                                    sample_rows=VALIDATION_SAMPLE_ROWS, known_rows=rows)
+        keep_result(ws.home, region, source, report.gx_result)
+        require_valid(report)
+        return report.to_dict()
+
+    return validator
 
 
 def ingest_step(ws: Workspace, region: str, extract_dir: Path | None = None, *,
@@ -90,7 +99,7 @@ def ingest_step(ws: Workspace, region: str, extract_dir: Path | None = None, *,
             result = ingest_region(
                 con, dialect, extract_dir or default_extract_dir(region), key,
                 vault_path=ws.vault_path, today=today, progress=progress,
-                validator=_validator if validate else None)
+                validator=_validator_for(ws, region) if validate else None)
         finally:
             con.close()
     return {"region": region, **result.totals(),
@@ -221,6 +230,7 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
         with stage("model"):
             score_run(con, loaded, as_of=as_of, regions=regions,
                       params=threshold_params(load_thresholds()))
+            step("model", 1, 1, f"scored with {loaded.version}")
             con.execute("insert into screening_state values (?, ?, ?, ?, ?)",
                         [json.dumps(sorted(regions)), as_of, rules, loaded.version, upto])
             checkpoint("screen.before_commit")
@@ -233,6 +243,7 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
             "count(*) filter (where m.refer and not s.flagged) "
             "from screening_results s join model_scores m using (person_id) "
             "group by s.region order by s.region").fetchall()
+        missing = missing_tables(con, regions)
         exclusions = con.execute(
             "select split_part(e, ':', 1) as why, count(*) from screening_results, "
             "unnest(exclusions) as t(e) where flagged group by 1 order by 1").fetchall()
@@ -242,7 +253,8 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
                       "flagged_but_excluded": x, "added_by_model": m}
                   for r, s, f, ref, h, x, m in rows}
     return {"as_of": as_of.isoformat(), "screened": screened, "screening": per_region,
-            "exclusions": dict(exclusions), "model_version": loaded.version}
+            "exclusions": dict(exclusions), "model_version": loaded.version,
+            "missing_tables": missing}
 
 
 class RunIdTaken(ValueError):
@@ -307,10 +319,13 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
         con.execute("begin transaction")
         try:
             with atomic_run_dir(ws.output_dir, run_id) as tmp:
+                step("outputs", 0, OUTPUT_STEPS, "lists")
                 counts = write_reports(con, tmp, run_id=run_id, as_of=as_of,
                                        code_version=version, reidentify=reidentify,
                                        language=language)
+                step("outputs", 1, OUTPUT_STEPS, "referral, GP and cascade lists")
                 counts.files += write_yield(con, tmp, run_id=run_id, as_of=as_of)
+                step("outputs", 2, OUTPUT_STEPS, "yield report")
                 yield_totals = json.loads((tmp / "yield" / "yield.json").read_text())["totals"]
                 outputs = {"referrals": counts.referrals, "re_referrals": counts.re_referrals,
                            "backlog": counts.backlog,
@@ -322,9 +337,13 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                            "yield": yield_totals, "files": sorted(counts.files)}
                 lineage = build_lineage(con, run_dir=ws.output_dir / run_id, regions=regions,
                                         code_version=version, output_files=counts.files)
+                docs, docs_error = _data_docs(ws, run_id, as_of, summary)
+                step("outputs", 3, OUTPUT_STEPS, "GX Data Docs")
                 full = {"run_id": run_id, "as_of": as_of.isoformat(), "regions": regions,
                         "code_version": version, **summary, "outputs": outputs,
-                        "lineage": lineage}
+                        "lineage": lineage, "analysis_snapshot": str(snapshot_path(ws)),
+                        "data_docs": str(docs) if docs else None,
+                        **({"data_docs_error": docs_error} if docs_error else {})}
                 write_private(tmp / "run_summary.json",
                               json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
             # A kill from here to the commit leaves a complete folder without its registry
@@ -342,11 +361,33 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
         except BaseException:
             con.execute("rollback")
             raise
+        step("outputs", 4, OUTPUT_STEPS, "run summary, registry")
+        # The analysts' copy of this committed state (they never open the store itself).
+        publish_snapshot(con, ws, run_id)
+        step("outputs", 5, OUTPUT_STEPS, "analysts' snapshot")
     finally:
         if reidentify is not None:
             reidentify.__exit__()
         con.close()
     return full
+
+
+def _data_docs(ws: Workspace, run_id: str, as_of: date,
+               summary: dict[str, Any]) -> tuple[Path | None, str | None]:
+    """The run's GX Data Docs (fh_screening/data_docs.py), or why there are none: the
+    files were validated before they committed, so a page that cannot be rendered must
+    not hold back the lists; the summary says so instead."""
+    validated = {r: i.get("validated_files", []) for r, i in summary.get("ingest", {}).items()}
+    try:
+        return build_run_docs(ws.home, run_id, as_of, validated), None
+    except Exception as exc:  # GX's renderer: anything it raises is reported, not fatal
+        why = redact_cpr(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        log.warning("GX Data Docs of run %s not built: %s", run_id, why)
+        return None, why
+
+
+# Steps of the output stage reported to a progress listener (fh_screening/stages.py).
+OUTPUT_STEPS = 5
 
 
 def write_yield(con, out: Path, *, run_id: str, as_of: date) -> list[str]:
@@ -416,6 +457,7 @@ def summarise_ingest(ingested: list[dict[str, Any]]) -> dict[str, Any]:
         summary[result["region"]] = {
             **{k: v for k, v in result.items() if k not in ("files", "region")},
             "quarantine_reasons": dict(sorted(reasons.items())),
+            "validated_files": [f["path"] for f in result["files"] if f.get("validation")],
         }
     return summary
 

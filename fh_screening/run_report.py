@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fh_screening.quality import run_notes
 from fh_screening.store import Workspace, connect
 
 TOP_N = 10
@@ -102,6 +103,10 @@ def summary_markdown(result: dict[str, Any], stats: dict[str, Any] | None = None
                      f"{s.get('flagged', 0)} | {s.get('referral', 0)} | "
                      f"{s.get('high_priority', 0)} |")
 
+    notes = run_notes(result)
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
+
     if failed_regions:
         lines += ["", "## Regions that FAILED (not screened in this run)", "",
                   "| region | error |", "|---|---|"]
@@ -154,6 +159,10 @@ def summary_markdown(result: dict[str, Any], stats: dict[str, Any] | None = None
               f"({sum(outputs['gp_reports'].values())} patients), "
               f"{len(outputs['cascade'])} cascade list(s) "
               f"({sum(outputs['cascade'].values())} relatives), run_summary.json."]
+    if result.get("data_docs"):
+        lines += ["", f"Great Expectations Data Docs of this run: `{result['data_docs']}`."]
+    if result.get("analysis_snapshot"):
+        lines += ["", f"Snapshot for ad-hoc SQL: `{result['analysis_snapshot']}`."]
     if lineage:
         lines += ["", "## Lineage", "",
                   f"- code version: `{lineage['code_version']}`",

@@ -42,3 +42,35 @@ def listening(listener: Listener) -> Iterator[None]:
         yield
     finally:
         _listener.reset(token)
+
+
+# Progress within a stage, for whoever shows it (a Prefect progress artifact in flows/, a
+# terminal line in the CLI): (stage, steps done, steps in all, what was just done). The
+# screening of a national run takes minutes with nothing to show otherwise.
+StepListener = Callable[[str, int, int, str], None]
+_steps: ContextVar[StepListener | None] = ContextVar("fh_step_listener", default=None)
+
+
+def step(stage_name: str, done: int, total: int, what: str) -> None:
+    """Report that `done` of `total` steps of `stage_name` are done (`what`: the last one,
+    never a person's value)."""
+    listener = _steps.get()
+    if listener is not None:
+        listener(stage_name, done, total, what)
+
+
+@contextmanager
+def reporting_steps(listener: StepListener) -> Iterator[None]:
+    """Send this context's steps to `listener` as well as to any listener already set."""
+    outer = _steps.get()
+
+    def both(stage_name: str, done: int, total: int, what: str) -> None:
+        listener(stage_name, done, total, what)
+        if outer is not None:
+            outer(stage_name, done, total, what)
+
+    token = _steps.set(both)
+    try:
+        yield
+    finally:
+        _steps.reset(token)

@@ -112,6 +112,9 @@ class ValidationReport:
     outcomes: list[ExpectationOutcome]
     sampled: bool = False
     total_rows: int | None = None  # rows in the batch before sampling
+    # GX's own validation result (to_json_dict), without unexpected values or pseudonyms
+    # (`gx_result_json`): kept per run for Data Docs (fh_screening/data_docs.py).
+    gx_result: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def success(self) -> bool:
@@ -221,6 +224,17 @@ def _gx() -> Any:
 @functools.cache
 def _context() -> Any:
     """One ephemeral (in-memory, nothing on disk) GX context per process."""
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def gx_context_for_docs() -> Any:
+    """A new ephemeral context (its own stores and sites) for building a run's Data Docs;
+    validation keeps using the cached one."""
     gx = _gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -484,6 +498,7 @@ def _run_suite(table: str, df: pd.DataFrame, suites_dir: Path) -> list[Expectati
         batch = _batch_definition(table).get_batch(batch_parameters={"dataframe": df})
         validation = batch.validate(suite, result_format=_RESULT_FORMAT)
     by_id = {r.expectation_config.id: r for r in validation.results}
+    _LAST_RESULT.value = gx_result_json(validation.to_json_dict())
     outcomes = []
     for expectation in suite.expectations:
         result = by_id.get(expectation.id)
@@ -491,6 +506,40 @@ def _run_suite(table: str, df: pd.DataFrame, suites_dir: Path) -> list[Expectati
             raise RuntimeError(f"GX returned no result for {expectation.id} of {table}")
         outcomes.append(_outcome(result, expectation))
     return outcomes
+
+
+# Values GX puts in a result that may be row values (pseudonyms, codes, dates): dropped
+# from the kept result; the counts and percentages stay.
+_ROW_VALUE_KEYS = frozenset({"partial_unexpected_list", "partial_unexpected_counts",
+                             "partial_unexpected_index_list", "unexpected_list",
+                             "unexpected_index_list", "unexpected_index_query",
+                             "unexpected_rows"})
+# The GX result of the last suite run on this thread (validate_* attach it to the report).
+_LAST_RESULT = threading.local()
+
+
+def gx_result_json(result: dict[str, Any]) -> dict[str, Any]:
+    """A GX validation result as JSON, fit to keep beside a run: no row values, and any
+    pseudonym- or CPR-shaped number that is left redacted (the report rule above)."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in _ROW_VALUE_KEYS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    kept = strip(result)
+    for each in kept.get("results", []):
+        # our "<table>:<index>" ids are not the UUIDs GX's schema loads back
+        each.get("expectation_config", {}).pop("id", None)
+    text = json.dumps(kept, default=str, sort_keys=True)
+    return json.loads(_REDACT.sub("<redacted>", text))
+
+
+def _take_result() -> dict[str, Any] | None:
+    result = getattr(_LAST_RESULT, "value", None)
+    _LAST_RESULT.value = None
+    return result
 
 
 # --------------------------------------------------------------------------- public API
@@ -521,7 +570,8 @@ def validate_frame(
     df = _to_pandas(frame)
     outcomes = _run_suite(table, df, suites_dir)
     return ValidationReport(
-        table=table, source=source, rows=len(df), outcomes=outcomes, total_rows=len(df)
+        table=table, source=source, rows=len(df), outcomes=outcomes, total_rows=len(df),
+        gx_result=_take_result()
     )
 
 
@@ -588,6 +638,7 @@ def validate_table(
         outcomes=outcomes,
         sampled=sampled,
         total_rows=len(df) if total is None else total,
+        gx_result=_take_result(),
     )
 
 

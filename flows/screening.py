@@ -20,19 +20,27 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import flow, get_client, get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.futures import wait
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from fh_screening import pipeline, run_report, staging, yield_report
 from fh_screening.config import list_regions
 from fh_screening.i18n import DEFAULT_LANGUAGE
+from fh_screening.stages import reporting_steps
 from fh_screening.store import DEFAULT_HOME, Workspace
 from flows.deployments import national_settings
 from flows.resilience import RETRY_OPTIONS, ensure_store_limit, store_writer
@@ -44,9 +52,63 @@ class RegionsFailed(RuntimeError):
     """Some regions failed; the others were screened and their outputs written."""
 
 
-@task(name="ingest-region", **RETRY_OPTIONS)
+def flow_run_name() -> str:
+    """A flow run is named by its run id (`run_id`, else `<as_of>_<scope>` as the output
+    folder will be, `latest_<scope>` until the as-of date is known; the name is then set
+    to the run id, `_name_run`), so the UI's run list reads like the output folders."""
+    params = flow_run.parameters
+    if params.get("run_id"):
+        return str(params["run_id"])
+    scope = params.get("region") or "national"
+    as_of = params.get("as_of")
+    return f"{as_of.isoformat() if hasattr(as_of, 'isoformat') else as_of or 'latest'}_{scope}"
+
+
+def _name_run(run_id: str) -> None:
+    """Rename this flow run to its run id once known (the default id needs the as-of
+    date, which comes from the data)."""
+    if flow_run.id and flow_run.name != run_id:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(flow_run.id, name=run_id)
+
+
+def _region_task_name(prefix: str) -> Any:
+    """Task runs named by region (`ingest-syddanmark`), not `ingest-region-706`."""
+    def name() -> str:
+        params = task_run.parameters
+        region = params.get("region") or (params.get("staged") or {}).get("region", "")
+        return f"{prefix}-{region}"
+    return name
+
+
+# Share of the screening progress bar each stage fills (criteria dominate at scale).
+SCREENING_SPANS = {"criteria": (0.0, 60.0), "model": (60.0, 75.0), "outputs": (75.0, 100.0)}
+
+
+@contextmanager
+def progress_artifact(key: str, description: str,
+                      spans: dict[str, tuple[float, float]] | None = None) -> Iterator[None]:
+    """A Prefect progress artifact (the flow run's Artifacts tab) fed by the pipeline's
+    steps (`fh_screening.stages.step`): percent done and the last step in its
+    description; 100 % only when the block completes."""
+    artifact = create_progress_artifact(progress=0.0, key=key, description=description)
+
+    def listener(stage_name: str, done: int, total: int, what: str) -> None:
+        low, high = (spans or {}).get(stage_name, (0.0, 100.0))
+        percent = low + (high - low) * done / max(total, 1)
+        update_progress_artifact(artifact, progress=min(percent, 99.9),
+                                 description=f"{description}: {stage_name} {done}/{total} "
+                                             f"({what})")
+
+    with reporting_steps(listener):
+        yield
+    update_progress_artifact(artifact, progress=100.0, description=f"{description}: done")
+
+
+@task(name="ingest-region", task_run_name=_region_task_name("ingest"), **RETRY_OPTIONS)
 def ingest_region_task(home: str, region: str, extract_dir: str | None) -> dict[str, Any]:
-    with store_writer(home):
+    with store_writer(home), progress_artifact(f"ingest-progress-{region}",
+                                               f"ingest of {region}"):
         return pipeline.ingest_step(Workspace(Path(home)), region,
                                     Path(extract_dir) if extract_dir else None,
                                     progress=get_run_logger().info)
@@ -60,7 +122,7 @@ def seed_task(home: str, regions: list[str], staging_root: str) -> None:
             staging.prepare_region(Workspace(Path(home)), region, Path(staging_root) / region)
 
 
-@task(name="stage-region", **RETRY_OPTIONS)
+@task(name="stage-region", task_run_name=_region_task_name("stage"), **RETRY_OPTIONS)
 def stage_region_task(home: str, region: str, extract_dir: str | None,
                       staging_dir: str) -> dict[str, Any]:
     """Ingest a region into its own staging store: runs on a Dask worker, in parallel with
@@ -74,7 +136,7 @@ def stage_region_task(home: str, region: str, extract_dir: str | None,
     return {**result, "staged_on": where}
 
 
-@task(name="merge-region", **RETRY_OPTIONS)
+@task(name="merge-region", task_run_name=_region_task_name("merge"), **RETRY_OPTIONS)
 def merge_region_task(home: str, staged: dict[str, Any]) -> dict[str, Any]:
     logger = get_run_logger()
     with store_writer(home):
@@ -142,7 +204,10 @@ def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, 
     so another run's screening must not slip in between this run's screening and outputs."""
     failed = failed or {}
     requested = sorted([*regions, *failed])
-    with store_writer(home):
+    scope = "national" if len(requested) > 1 else requested[0]
+    with store_writer(home), progress_artifact(f"screening-progress-{scope}",
+                                               f"screening of {', '.join(regions)}",
+                                               SCREENING_SPANS):
         # A run id given for other regions is refused before the screening replaces
         # anything (output_task checks again, in its transaction).
         pipeline.check_run_id_free(Workspace(Path(home)), run_id, requested)
@@ -156,6 +221,7 @@ def _screen_and_publish(home: str, regions: list[str], ingested: list[dict[str, 
         # only some of its regions could be screened.
         run_id = run_id or pipeline.default_run_id(date.fromisoformat(summary["as_of"]),
                                                    requested)
+        _name_run(run_id)
         result = output_task(home, run_id, regions, summary, language, requested)
         publish_task(home, result, ingested, failed, failure_details or {})
     return result
@@ -176,7 +242,7 @@ def _fail(scope: str, errors: dict[str, str], details: dict[str, str]) -> Region
     return RegionsFailed("; ".join(f"{r}: {e}" for r, e in sorted(errors.items())))
 
 
-@flow(name="fh-screening-region", log_prints=True)
+@flow(name="fh-screening-region", flow_run_name=flow_run_name, log_prints=True)
 def regional_flow(region: str, home: str = str(DEFAULT_HOME), extract_dir: str | None = None,
                   as_of: date | None = None, run_id: str | None = None,
                   model: str | None = None,
@@ -262,7 +328,7 @@ def _ingest_on_dask(home: str, extract_dirs: dict[str, str | None], address: str
     return ingested, failed, details
 
 
-@flow(name="fh-screening-national", log_prints=True,
+@flow(name="fh-screening-national", flow_run_name=flow_run_name, log_prints=True,
       task_runner=ThreadPoolTaskRunner(max_workers=national_settings()["max_concurrent_regions"]))
 def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME),
                   extract_root: str | None = None, as_of: date | None = None,

@@ -182,7 +182,7 @@ def test_two_runs_on_one_store_the_second_refuses_cleanly(extracts, reference, t
         assert os.WIFSTOPPED(status)
         second = cli(ws.home, extracts)
         out, err = second.communicate(timeout=300)
-        assert second.returncode == 2
+        assert second.returncode == 5
         assert f"the store {ws.store_path} is in use by another process" in err
         assert "Traceback" not in err and out == ""
     finally:

@@ -219,6 +219,7 @@ def test_the_cli_passes_the_dask_choice_to_the_national_flow(tmp_path, monkeypat
 def test_dask_cannot_run_without_prefect(tmp_path, capsys):
     from fh_screening import cli
 
-    assert cli.main(["--home", str(tmp_path), "run", "--no-prefect", "--dask"]) == 2
+    assert cli.main(["--home", str(tmp_path), "run", "--no-prefect", "--dask",
+                     "--extract-root", str(tmp_path)]) == 3
     assert "cannot be combined with --no-prefect" in capsys.readouterr().err
     assert not (tmp_path / "store.duckdb").exists()

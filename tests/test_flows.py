@@ -51,11 +51,40 @@ def test_the_failure_is_in_the_summary_artifact(partly_failed_run):
         found = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
     by_key = {a.key: a for a in found if a.key}
+    # issue 21's yield report, and issue 22's progress of each ingest and the screening
     assert set(by_key) == {"screening-summary-national", "screening-reasons-national",
-                           "screening-yield-national"}
+                           "screening-yield-national", "ingest-progress-midtjylland",
+                           "ingest-progress-syddanmark", "screening-progress-national"}
     markdown = by_key["screening-summary-national"].data
     assert "## Regions that FAILED" in markdown
     assert "| syddanmark | IngestError: extract folder not found" in markdown
+
+
+def test_runs_are_named_by_run_id_tasks_by_region_with_progress(partly_failed_run):
+    """Issue 22: was a random flow-run name, `ingest-region-706`, and no progress."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
+
+    _, state = partly_failed_run
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(run_id)
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[run_id])))
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    assert flow_run.name == "2026-06-30_national"  # renamed once the as-of date was known
+    names = {t.name for t in tasks}
+    assert {"ingest-midtjylland", "ingest-syddanmark"} <= names
+    progress = {a.key: a.data for a in artifacts if a.type == "progress"}
+    assert progress["ingest-progress-midtjylland"] == 100.0
+    assert progress["screening-progress-national"] == 100.0
+    assert progress["ingest-progress-syddanmark"] == 0.0  # its folder was missing
 
 
 def test_the_run_registry_records_the_partial_run(partly_failed_run):
@@ -106,10 +135,13 @@ def test_a_failed_regional_run_publishes_why(prefect_harness, tmp_path):
     with pytest.raises(IngestError, match="extract folder not found"):
         state.result()
     with get_client(sync_client=True) as client:
-        [artifact] = [a for a in client.read_artifacts(artifact_filter=ArtifactFilter(
+        found = {a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
-            if a.key]
-    assert artifact.key == "screening-summary-syddanmark"
+            if a.key}
+    # the summary, and (issue 22) the ingest's progress, stopped at 0 of its files
+    assert set(found) == {"screening-summary-syddanmark", "ingest-progress-syddanmark"}
+    assert found["ingest-progress-syddanmark"].data == 0.0
+    artifact = found["screening-summary-syddanmark"]
     assert "# fh-screening run for `syddanmark` FAILED" in artifact.data
     assert "| syddanmark | IngestError: extract folder not found" in artifact.data
     assert not (tmp_path / "output").exists()

@@ -127,3 +127,29 @@ def test_the_scan_sees_what_is_there(leaky_runs):
         con.close()
     assert any(re.search(r"laboratoriesvar_<cpr-[0-9a-f]{10}>\.csv$", p) for p in paths)
     assert len(raws) >= 3  # the rows with numbers in the wrong columns are quarantined
+
+
+def test_the_analysts_snapshot_and_gx_results_hold_no_cpr_number(leaky_runs):
+    """Issue 22: the snapshot analysts query and the run's GX results are under the home,
+    so the byte scan above covers them; DuckDB compresses strings, so every text value of
+    the snapshot is also read back through SQL and scanned."""
+    import duckdb
+
+    root, _, _ = leaky_runs
+    home = root / "home"
+    snapshot = home / "analysis" / "analysis.duckdb"
+    docs = home / "gx" / "leak"
+    scanned = files_under(home)
+    assert snapshot in scanned and docs / "index.html" in scanned
+    assert list((docs / "results" / "syddanmark").glob("*.json"))
+    con = duckdb.connect(str(snapshot), read_only=True)
+    try:
+        columns = con.execute("select table_name, column_name from duckdb_columns() "
+                              "where data_type ilike '%varchar%' and not internal").fetchall()
+        values = [v for t, c in columns for (v,) in con.execute(
+            f'select distinct "{c}"::varchar from "{t}" where "{c}" is not null').fetchall()]
+    finally:
+        con.close()
+    text = "\n".join(values).encode()
+    assert len(columns) > 20 and b"laboratoriesvar_" in text  # the scan sees file labels
+    assert not found(text, PATIENTS + STRANGERS)

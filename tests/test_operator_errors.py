@@ -1,5 +1,6 @@
 """Every failure an operator can meet is a sentence, not a traceback (issue 20, item 5):
-the CLI names what happened and what to do, exits 2, and leaves the store and the output
+the CLI names what happened and what to do, exits 3 (input refused) or 5 (store or
+disk; issue 22's exit codes), and leaves the store and the output
 folder as they were. (Broken files - compressed, UTF-16, CR line endings, no header - are
 kinds of the bad-input corpus, tests/test_bad_inputs.py.)"""
 
@@ -54,7 +55,7 @@ def test_every_lab_row_quarantined_says_so_with_the_reasons(tmp_path, capsys):
     labs = SYD_BASE["laboratoriesvar.csv"].replace(";mmol/L", ";mmol").replace(";mIU/L", ";mIU")
     extracts = small_extract(tmp_path, **{"laboratoriesvar.csv": labs.encode("latin-1")})
     code, err = run_cli(tmp_path / "home", extracts, capsys)
-    assert code == 2
+    assert code == 3
     assert "no lab results to screen for syddanmark: all 9 rows of its 1 lab file(s) were " \
            "quarantined (" in err
     assert "x unit mmol not accepted for ldl" in err
@@ -65,7 +66,7 @@ def test_a_damaged_store_names_the_backup_to_restore(tmp_path, capsys):
     ws.home.mkdir()
     ws.store_path.write_bytes(b"this is not a database" * 1000)
     code, err = run_cli(ws.home, small_extract(tmp_path), capsys)
-    assert code == 2
+    assert code == 5
     assert f"the store {ws.store_path} cannot be opened" in err
     assert "Restore store.duckdb from the workspace's backup" in err
     assert ws.store_path.read_bytes() == b"this is not a database" * 1000
@@ -76,7 +77,7 @@ def test_a_damaged_vault_names_the_backup_to_restore(tmp_path, capsys):
     assert run_cli(ws.home, extracts, capsys)[0] == 0
     ws.vault_path.write_bytes(b"\0garbage" * 4096)
     code, err = run_cli(ws.home, extracts, capsys)
-    assert code == 2
+    assert code == 5
     assert f"the identity vault {ws.vault_path} cannot be read" in err
     assert "restore the vault/ folder from the workspace's backup" in err
 
@@ -100,7 +101,7 @@ def test_a_full_or_read_only_disk_is_a_sentence_and_nothing_is_half_written(
 
     monkeypatch.setattr(pipeline, "write_reports", fail)
     code, err = run_cli(ws.home, extracts, capsys)
-    assert code == 2 and sentence in err, err
+    assert code == 5 and sentence in err, err
     assert "Nothing was half-written" in err
     assert not (ws.output_dir / "x").exists() and not list(ws.output_dir.glob(".x*"))
     con = connect(ws.store_path, read_only=True)

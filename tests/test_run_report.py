@@ -94,3 +94,16 @@ def test_summary_markdown_explains_a_failed_region():
     md = summary_markdown(RESULT, STATS, INGESTED, {"midtjylland": "ValidationFailed: x"},
                           {"midtjylland": "| critical | expect_column_values_to_be_between |"})
     assert "### Why midtjylland failed\n\n| critical | expect_column_values_to_be_between |" in md
+
+
+def test_summary_markdown_links_the_data_docs_and_states_the_notes():
+    """Issue 22: the artifact links the run's GX Data Docs and the analysts' snapshot, and
+    says which regions sent nothing new or lack an optional table."""
+    md = summary_markdown({**RESULT, "ingest": {"syddanmark": {"files_ingested": 0}},
+                           "missing_tables": {"syddanmark": {"relations": "no family links"}},
+                           "data_docs": "/ws/gx/r/index.html",
+                           "analysis_snapshot": "/ws/analysis/analysis.duckdb"}, STATS, [])
+    assert "Great Expectations Data Docs of this run: `/ws/gx/r/index.html`." in md
+    assert "Snapshot for ad-hoc SQL: `/ws/analysis/analysis.duckdb`." in md
+    assert "- syddanmark: no new files (every file in its extract folder" in md
+    assert "- syddanmark: no family links" in md

@@ -93,8 +93,10 @@ def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     api = f"http://127.0.0.1:{free_port()}/api"
     port = api.rsplit(":", 1)[1].split("/")[0]
     log = tmp / "server.log"
+    # On any port but 4200 the UI needs to be told where its API is (docs/operations.md).
     proc = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                  "--port", port], clean_env(tmp / "home"), log)
+                  "--port", port], clean_env(tmp / "home", PREFECT_SERVER_UI_API_URL=api),
+                 log)
     try:
         wait_for("prefect server", lambda: httpx.get(f"{api}/health", timeout=5)
                  .status_code == 200, proc, log, timeout=120)
@@ -225,3 +227,15 @@ def test_each_run_publishes_its_summary_artifact(runs):
     table = artifacts(api, ids["national"])["screening-reasons-national"].data
     rows = json.loads(table) if isinstance(table, str) else table
     assert {r["kind"] for r in rows} >= {"row quarantined", "flagged by rule set"}
+
+
+def test_serve_names_the_ui_and_checks_it_calls_this_api(server, served):
+    """Issue 22: the UI on a free port works with the documented setting, and serve
+    prints the UI's address without the warning it gives when the UI would be blank."""
+    api, _ = server
+    _, _, _, log = served
+    ui = api.removesuffix("/api")
+    assert httpx.get(f"{ui}/ui-settings", timeout=10).json()["api_url"] == api
+    text = log.read_text(errors="replace")
+    assert f"fh-screening serve: Prefect UI at {ui}" in text
+    assert "calls the API at" not in text

@@ -1,0 +1,11 @@
+-- Quality gate of one file (fh_screening/quality.py): its rows quarantined, and the field
+-- and reason most often behind them. Duplicates of earlier rows do not count (an overlap
+-- is handled row by row, not a mapping error).
+select
+    count(*) filter (where _problem is not null
+                     and _problem.reason <> 'duplicate of an earlier row') as quarantined,
+    mode(_problem.field) filter (where _problem is not null
+                                 and _problem.reason <> 'duplicate of an earlier row') as field,
+    mode(_problem.reason) filter (where _problem is not null
+                                  and _problem.reason <> 'duplicate of an earlier row') as reason
+from checked
