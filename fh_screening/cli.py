@@ -1,4 +1,5 @@
-"""Command line: `fh-screening demo | run | serve | train | evaluate | synth | criteria-doc`.
+"""Command line: `fh-screening demo | run | serve | train | evaluate | synth | criteria-doc |
+worlds-doc`.
 
 `demo` and `run` go through the Prefect flows (a temporary local Prefect API starts by
 itself when none is configured); `run --no-prefect` calls the same pipeline steps
@@ -288,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: %(default)s)")
 
     sub.add_parser("criteria-doc", help="regenerate docs/criteria.md from the thresholds")
+    sub.add_parser("worlds-doc", help="regenerate docs/worlds.md from fh_screening.worlds "
+                                      "(simulates one small population per world, ~10 s)")
 
     synth = sub.add_parser("synth", help="write synthetic regional extracts")
     synth.add_argument("--out", default=str(SAMPLES_DIR))
@@ -317,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
             from fh_screening.criteria_doc import write
 
             print(f"wrote {write()}")
+        elif args.command == "worlds-doc":
+            from fh_screening import worlds_doc
+
+            print(f"wrote {worlds_doc.write()}")
         else:
             manifest = cmd_synth(args)
             print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,
