@@ -139,7 +139,19 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     regions = sorted(args.regions or list_regions())
     work = Path(args.home) / "training"
     worlds = tuple(args.worlds)
+    label = check_label(args.label, args.store)
+    if label == "returns":
+        from fh_screening.promotion import require_returns
+
+        require_returns(Workspace(Path(args.store)))  # before any work: refuse clearly
     if args.no_prefect:
+        if label == "returns":
+            from fh_screening.model import load_model
+            from fh_screening.promotion import train_from_returns
+
+            models = Path(args.models_dir)
+            return train_from_returns(Workspace(Path(args.store)), regions, models,
+                                      load_model(models))
         if args.store:
             sets = [training.training_set(Workspace(Path(args.store)), regions, None, None)]
             description = f"The screening store at {args.store}."
@@ -148,13 +160,38 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                                        progress=print)
             description = world_description(worlds, args.people, args.seed, regions)
         return training.train(sets, Path(args.models_dir), description=description,
-                              progress=print)
+                              label=label, progress=print)
     prefect_environment(Path(args.home))
     from flows.training import training_flow
 
     return training_flow(work=str(work), models_dir=args.models_dir, store_home=args.store,
                          people_per_region=args.people, seed=args.seed, regions=regions,
-                         world_seeds=list(worlds))
+                         world_seeds=list(worlds), label=label)
+
+
+def check_label(label: str | None, store: str | None) -> str | None:
+    """The label asked for, refused when the data cannot give it: the truth exists only
+    for synthetic worlds, returns only in a screening store."""
+    if label == "truth" and store:
+        raise ConfigError("--label truth needs synthetic worlds (a store has no truth "
+                          "table): drop --store, or use --label test or returns")
+    if label == "returns" and not store:
+        raise ConfigError("--label returns learns from the lipid clinics' returns in a "
+                          "screening store: give --store <workspace>")
+    return label
+
+
+def trained_sentence(card: dict[str, Any], models_dir: Path) -> str:
+    """What `train` did, in one sentence: written, and current or kept beside it."""
+    where = models_dir / card["version"]
+    promotion = card.get("promotion")
+    if promotion is None:
+        return (f"model {card['version']} written to {where} (selected: "
+                f"{card['selected']['kind']}); it is now models/CURRENT")
+    verdict = ("promoted: it is now models/CURRENT" if promotion["promoted"] else
+               "not promoted: the current model stays, this one is kept beside it unused")
+    return (f"model {card['version']} trained on clinic returns, written to {where}; "
+            f"{verdict}. {promotion['why']}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -254,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "%(default)s); evaluation worlds are kept apart")
     train.add_argument("--store", help="train on this workspace's store instead of a "
                                        "synthetic population (label-only metrics)")
+    train.add_argument("--label", choices=("truth", "test", "returns"),
+                       help="what the model learns to predict: truth = carrying FH (synthetic "
+                            "worlds only; their default), test = a positive genetic test "
+                            "(a store's default), returns = the lipid clinics' returned "
+                            "findings in --store (else a genetic test), trained on all but a "
+                            "third of the returned families and promoted to models/CURRENT "
+                            "only when it beats the current model on those held out "
+                            "(docs/model.md)")
     train.add_argument("--regions", nargs="+")
     train.add_argument("--models-dir", default=str(MODELS_DIR),
                        help="where model folders go (default: %(default)s)")
@@ -310,8 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_summary(result, Path(args.home))
         elif args.command == "train":
             card = cmd_train(args)
-            print(f"model {card['version']} written to {Path(args.models_dir) / card['version']}"
-                  f" (selected: {card['selected']['kind']}); it is now models/CURRENT")
+            print(trained_sentence(card, Path(args.models_dir)))
         elif args.command == "serve":
             cmd_serve(args)
         elif args.command == "evaluate":
