@@ -1,5 +1,5 @@
-"""Command line: `fh-screening demo | run | serve | train | evaluate | synth | criteria-doc |
-worlds-doc`.
+"""Command line: `fh-screening demo | run | serve | train | drift-reference | evaluate | synth |
+criteria-doc | worlds-doc`.
 
 `demo` and `run` go through the Prefect flows (a temporary local Prefect API starts by
 itself when none is configured); `run --no-prefect` calls the same pipeline steps
@@ -84,6 +84,9 @@ def _print_summary(result: dict[str, Any], home: Path) -> None:
         print(f"{region:<14}{i['rows_accepted']:>10}{i['rows_quarantined']:>10}"
               f"{s.get('screened', 0):>10}{s.get('flagged', 0):>9}{s.get('referral', 0):>10}"
               f"{s.get('high_priority', 0):>6}")
+    drift = result.get("drift")
+    if drift:  # the model's features against its training data (fh_screening/drift.py)
+        print(f"\n{'WARNING: ' if drift['drifted'] else ''}{drift['message']}")
     o = result["outputs"]
     print(f"\nOutputs in {out}/")
     print(f"  referrals/   {len(o['referrals'])} lipid-clinic list(s), "
@@ -167,6 +170,23 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     return training_flow(work=str(work), models_dir=args.models_dir, store_home=args.store,
                          people_per_region=args.people, seed=args.seed, regions=regions,
                          world_seeds=list(worlds), label=label)
+
+
+def cmd_drift_reference(args: argparse.Namespace) -> Path:
+    """Rebuild a model's training sets and record their feature distribution in its card
+    (models trained before cards kept one); no refitting."""
+    from fh_screening import training
+    from fh_screening.model import load_model_ref
+
+    loaded = load_model_ref(args.model)
+    regions = sorted(args.regions or list_regions())
+    if args.store:
+        sets = [training.training_set(Workspace(Path(args.store)), regions, None, None)]
+    else:
+        sets = training.world_sets(Path(args.home) / "training-reference", tuple(args.worlds),
+                                   args.people, args.seed, tuple(regions), progress=print)
+    training.add_training_distribution(loaded.path, sets)
+    return loaded.path
 
 
 def check_label(label: str | None, store: str | None) -> str | None:
@@ -305,6 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-prefect", action="store_true",
                        help="train directly instead of through the Prefect flow")
 
+    reference = sub.add_parser(
+        "drift-reference", help="record the training data's feature distribution in a "
+                                "model's card, for the runs' drift check, by rebuilding its "
+                                "training sets (no refitting; ~5 min for the default worlds)")
+    reference.add_argument("--model", help="model folder (default: models/CURRENT)")
+    reference.add_argument("--people", type=int, default=TRAINING_PEOPLE_PER_REGION,
+                           help="as the model was trained (default: %(default)s)")
+    reference.add_argument("--seed", type=int, default=TRAINING_SEED,
+                           help="as the model was trained (default: %(default)s)")
+    reference.add_argument("--worlds", type=int, nargs="+", default=list(TRAINING_WORLD_SEEDS),
+                           help="as the model was trained (default: %(default)s)")
+    reference.add_argument("--store", help="the store the model was trained on, if any")
+    reference.add_argument("--regions", nargs="+")
+
     serve = sub.add_parser(
         "serve", help="serve the scheduled Prefect deployments (one per region, one national) "
                       "against the configured Prefect API; runs until interrupted")
@@ -356,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "train":
             card = cmd_train(args)
             print(trained_sentence(card, Path(args.models_dir)))
+        elif args.command == "drift-reference":
+            print(f"training distribution recorded in {cmd_drift_reference(args)}/model_card.json")
         elif args.command == "serve":
             cmd_serve(args)
         elif args.command == "evaluate":
