@@ -116,16 +116,40 @@ def test_the_run_summary_names_the_drifted_features(capsys, tmp_path):
     assert "no training distribution in this model" in out and "WARNING" not in out
 
 
-def test_a_run_with_the_committed_model_reports_it_has_no_distribution(output_runs):
-    """The committed model was trained before cards kept a distribution."""
+def test_a_run_reports_its_drift_in_the_summary(output_runs):
+    """The committed model's card holds its training distribution (recorded by
+    `fh-screening drift-reference`): each run's summary gives the PSI of every feature
+    and names those above 0.25 (the shipped samples are the default world, whose
+    register links every parent: the relatives' counts differ from the training worlds')."""
+    import json
+
     from fh_screening.model import load_model
 
-    if load_model().card.get(drift.CARD_KEY):
-        pytest.fail("the committed model now has a distribution: test the drift instead")
-    summary = output_runs.first
-    assert summary["drift"]["message"] == NO_DISTRIBUTION
-    assert (output_runs.folder("r1") / "run_summary.json").read_text().count(
-        "no training distribution in this model") == 1
+    assert load_model().card.get(drift.CARD_KEY)
+    result = output_runs.first["drift"]
+    assert result["checked"] and len(result["psi"]) == len(load_model().features)
+    assert result["drifted"] == sorted(
+        (f for f, v in result["psi"].items() if v > PSI_DRIFTED),
+        key=lambda f: (-result["psi"][f], f))
+    stored = json.loads((output_runs.folder("r1") / "run_summary.json").read_text())
+    assert stored["drift"] == result
+    for feature in result["drifted"]:
+        assert f"{feature} (PSI" in result["message"]
+
+
+def test_a_model_without_the_record_says_so_in_a_run(output_runs):
+    from fh_screening.model import load_model
+    from fh_screening.pipeline import feature_drift
+    from fh_screening.store import connect
+
+    loaded = load_model()
+    loaded.card.pop(drift.CARD_KEY, None)
+    con = connect(output_runs.ws.store_path)
+    try:
+        assert feature_drift(con, loaded, rescored_everyone=False) == {
+            "checked": False, "message": NO_DISTRIBUTION, "drifted": []}
+    finally:
+        con.close()
 
 
 def test_a_run_compares_everyone_screened_with_the_card(output_runs):
