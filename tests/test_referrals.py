@@ -288,7 +288,7 @@ def test_a_run_with_small_clinics_writes_the_backlog_and_the_next_run_draws_from
         assert c["listed"] >= 2 and c["backlog"] > 0, clinic
         assert c["listed_per_100k_adults"] == round(1e5 * c["listed"] / c["adults"], 1)
     out = ws.output_dir / "c1" / "referrals"
-    backlog = pl.read_csv(out / "backlog" / "MID-LK1.csv")
+    backlog = pl.read_csv(out / "backlog" / "MID-LK1.csv", separator=";")  # Danish CSV
     assert backlog.height == clinics["MID-LK1"]["backlog"]
     assert "cpr" not in backlog.columns
     assert not re.search(r"\d{6}-?\d{4}", (out / "backlog" / "MID-LK1.csv").read_text())
