@@ -140,6 +140,10 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
     con.register("cascade_family_ids", index.select("person_id", "family_id"))
     try:
         everyone = query_sql(con, "outputs/cascade_list", params).pl()
+        age = params["cascade_paediatric_test_by_age"]
+        everyone = everyone.with_columns(pl.col("note").replace_strict(
+            {c: t(f"lists.note_{c}", age=age) for c in everyone["note"].unique().drop_nulls()},
+            default=None, return_dtype=pl.String))
     finally:
         con.unregister("cascade_family_ids")
     pending = query_sql(con, "outputs/cascade_pending", params).pl()
@@ -210,13 +214,8 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
             pl.format("{}, {}", "last_ldl_date", "last_untreated_ldl").alias("ldl_detail"))
         label = lambda cols: [Col(c.name, t(f"col.{c.label}"), c.detail, c.link, c.wide,  # noqa: E731
                                   c.nowrap) for c in cols]
-        note = ("Index cases: confirmed FH only (E78.0, a positive genetic test, or a lipid "
-                "clinic's return). Relatives are listed only where the index patient "
-                "consented to the clinic contacting them; every family has its letter. "
-                "Priority 1: untested first-degree relatives; 2: untested second-degree; 3: "
-                "already referred; 4: already diagnosed or tested. Children are to be "
-                f"tested by age {params['cascade_paediatric_test_by_age']} (NICE CG71). "
-                f"fh-screening {code_version}. " + t("returns.help"))
+        note = (t("lists.cascade_note", age=params["cascade_paediatric_test_by_age"],
+                  version=code_version) + " " + t("returns.help"))
         write_private(out / f"{stem}.html", render_table_page(
             page, label(PAGE_COLUMNS), title=title, meta=meta, note=note,
             filter_columns=("priority", "sex", "already_referred", "genetic_test"),

@@ -1,4 +1,5 @@
-"""Command line: `fh-screening demo | run | serve | train | evaluate | synth | criteria-doc`.
+"""Command line: `fh-screening demo | run | serve | train | drift-reference | evaluate | synth |
+criteria-doc | worlds-doc`.
 
 `demo` and `run` go through the Prefect flows (a temporary local Prefect API starts by
 itself when none is configured); `run --no-prefect` calls the same pipeline steps
@@ -127,6 +128,9 @@ def _print_summary(result: dict[str, Any], home: Path) -> None:
         print("\nNotes:")
         for note in notes:
             print(f"  {note}")
+    drift = result.get("drift")
+    if drift:  # the model's features against its training data (fh_screening/drift.py)
+        print(f"\n{'WARNING: ' if drift['drifted'] else ''}{drift['message']}")
     o = result["outputs"]
     print(f"\nOutputs in {out}/")
     print(f"  referrals/   {len(o['referrals'])} lipid-clinic list(s), "
@@ -186,7 +190,19 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     regions = sorted(args.regions or list_regions())
     work = Path(args.home) / "training"
     worlds = tuple(args.worlds)
+    label = check_label(args.label, args.store)
+    if label == "returns":
+        from fh_screening.promotion import require_returns
+
+        require_returns(Workspace(Path(args.store)))  # before any work: refuse clearly
     if args.no_prefect:
+        if label == "returns":
+            from fh_screening.model import load_model
+            from fh_screening.promotion import train_from_returns
+
+            models = Path(args.models_dir)
+            return train_from_returns(Workspace(Path(args.store)), regions, models,
+                                      load_model(models))
         if args.store:
             sets = [training.training_set(Workspace(Path(args.store)), regions, None, None)]
             description = f"The screening store at {args.store}."
@@ -195,13 +211,55 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
                                        progress=print)
             description = world_description(worlds, args.people, args.seed, regions)
         return training.train(sets, Path(args.models_dir), description=description,
-                              progress=print)
+                              label=label, progress=print)
     prefect_environment(Path(args.home))
     from flows.training import training_flow
 
     return training_flow(work=str(work), models_dir=args.models_dir, store_home=args.store,
                          people_per_region=args.people, seed=args.seed, regions=regions,
-                         world_seeds=list(worlds))
+                         world_seeds=list(worlds), label=label)
+
+
+def cmd_drift_reference(args: argparse.Namespace) -> Path:
+    """Rebuild a model's training sets and record their feature distribution in its card
+    (models trained before cards kept one); no refitting."""
+    from fh_screening import training
+    from fh_screening.model import load_model_ref
+
+    loaded = load_model_ref(args.model)
+    regions = sorted(args.regions or list_regions())
+    if args.store:
+        sets = [training.training_set(Workspace(Path(args.store)), regions, None, None)]
+    else:
+        sets = training.world_sets(Path(args.home) / "training-reference", tuple(args.worlds),
+                                   args.people, args.seed, tuple(regions), progress=print)
+    training.add_training_distribution(loaded.path, sets)
+    return loaded.path
+
+
+def check_label(label: str | None, store: str | None) -> str | None:
+    """The label asked for, refused when the data cannot give it: the truth exists only
+    for synthetic worlds, returns only in a screening store."""
+    if label == "truth" and store:
+        raise ConfigError("--label truth needs synthetic worlds (a store has no truth "
+                          "table): drop --store, or use --label test or returns")
+    if label == "returns" and not store:
+        raise ConfigError("--label returns learns from the lipid clinics' returns in a "
+                          "screening store: give --store <workspace>")
+    return label
+
+
+def trained_sentence(card: dict[str, Any], models_dir: Path) -> str:
+    """What `train` did, in one sentence: written, and current or kept beside it."""
+    where = models_dir / card["version"]
+    promotion = card.get("promotion")
+    if promotion is None:
+        return (f"model {card['version']} written to {where} (selected: "
+                f"{card['selected']['kind']}); it is now models/CURRENT")
+    verdict = ("promoted: it is now models/CURRENT" if promotion["promoted"] else
+               "not promoted: the current model stays, this one is kept beside it unused")
+    return (f"model {card['version']} trained on clinic returns, written to {where}; "
+            f"{verdict}. {promotion['why']}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -358,11 +416,33 @@ def build_parser() -> argparse.ArgumentParser:
                             "%(default)s); evaluation worlds are kept apart")
     train.add_argument("--store", help="train on this workspace's store instead of a "
                                        "synthetic population (label-only metrics)")
+    train.add_argument("--label", choices=("truth", "test", "returns"),
+                       help="what the model learns to predict: truth = carrying FH (synthetic "
+                            "worlds only; their default), test = a positive genetic test "
+                            "(a store's default), returns = the lipid clinics' returned "
+                            "findings in --store (else a genetic test), trained on all but a "
+                            "third of the returned families and promoted to models/CURRENT "
+                            "only when it beats the current model on those held out "
+                            "(docs/model.md)")
     train.add_argument("--regions", nargs="+")
     train.add_argument("--models-dir", default=str(MODELS_DIR),
                        help="where model folders go (default: %(default)s)")
     train.add_argument("--no-prefect", action="store_true",
                        help="train directly instead of through the Prefect flow")
+
+    reference = sub.add_parser(
+        "drift-reference", help="record the training data's feature distribution in a "
+                                "model's card, for the runs' drift check, by rebuilding its "
+                                "training sets (no refitting; ~5 min for the default worlds)")
+    reference.add_argument("--model", help="model folder (default: models/CURRENT)")
+    reference.add_argument("--people", type=int, default=TRAINING_PEOPLE_PER_REGION,
+                           help="as the model was trained (default: %(default)s)")
+    reference.add_argument("--seed", type=int, default=TRAINING_SEED,
+                           help="as the model was trained (default: %(default)s)")
+    reference.add_argument("--worlds", type=int, nargs="+", default=list(TRAINING_WORLD_SEEDS),
+                           help="as the model was trained (default: %(default)s)")
+    reference.add_argument("--store", help="the store the model was trained on, if any")
+    reference.add_argument("--regions", nargs="+")
 
     serve = sub.add_parser(
         "serve", help="serve the scheduled Prefect deployments (one per region, one national) "
@@ -392,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: %(default)s)")
 
     sub.add_parser("criteria-doc", help="regenerate docs/criteria.md from the thresholds")
+    sub.add_parser("worlds-doc", help="regenerate docs/worlds.md from fh_screening.worlds "
+                                      "(simulates one small population per world, ~10 s)")
 
     synth = sub.add_parser("synth", help="write synthetic regional extracts")
     synth.add_argument("--out", default=str(SAMPLES_DIR))
@@ -437,8 +519,9 @@ def main(argv: list[str] | None = None) -> int:
             _print_summary(result, Path(args.home))
         elif args.command == "train":
             card = cmd_train(args)
-            print(f"model {card['version']} written to {Path(args.models_dir) / card['version']}"
-                  f" (selected: {card['selected']['kind']}); it is now models/CURRENT")
+            print(trained_sentence(card, Path(args.models_dir)))
+        elif args.command == "drift-reference":
+            print(f"training distribution recorded in {cmd_drift_reference(args)}/model_card.json")
         elif args.command == "serve":
             cmd_serve(args)
         elif args.command == "evaluate":
@@ -447,6 +530,10 @@ def main(argv: list[str] | None = None) -> int:
             from fh_screening.criteria_doc import write
 
             print(f"wrote {write()}")
+        elif args.command == "worlds-doc":
+            from fh_screening import worlds_doc
+
+            print(f"wrote {worlds_doc.write()}")
         else:
             manifest = cmd_synth(args)
             print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2,

@@ -43,6 +43,22 @@ RELATIVE_RETURNS = ("contact", "diagnosis", "dlcn", "genetic_test", "treatment",
 FAMILY_RETURNS = ("consent", "date")
 
 VALUE_COLUMNS = {"priority": "priority", "status": "status"}
+# More coded values the SQL returns and the lists word (catalogue key prefix; codes with
+# spaces or a slash become the key's underscore form, or the mapping's key)
+CODED_COLUMNS: dict[str, tuple[str, dict[str, str]]] = {
+    "ldl_evidence": ("value.evidence_", {"off treatment": "off",
+                                         "on treatment only": "on_only",
+                                         "off and on treatment": "both"}),
+    "index_ldl_method": ("value.method_", {}),
+    "dlcn_category": ("reason.dlcn_", {}),
+    "relation": ("value.relation_", {}),
+}
+# Columns holding ', '-separated codes (rule sets, genetic test results)
+CODE_LIST_COLUMNS = {"flagged_by": "value.rule_", "genetic_test": "value.test_"}
+
+
+def _code_key(prefix: str, code: str, special: dict[str, str]) -> str:
+    return prefix + special.get(code, code.replace("/", "_").replace(" ", "_").replace("-", "_"))
 BOOLEAN_COLUMNS = ("already_diagnosed", "already_referred")
 
 
@@ -92,6 +108,18 @@ def localise_values(frame: pl.DataFrame, t: Translator) -> pl.DataFrame:
             codes = [c for c in out[column].unique().drop_nulls().to_list()]
             mapping = {c: t(f"value.{prefix}_{c.replace('-', '_')}") for c in codes}
             out = out.with_columns(pl.col(column).replace_strict(mapping, default=None))
+    for column, (prefix, special) in CODED_COLUMNS.items():
+        if column in out.columns and out.schema[column] == pl.String:
+            codes = out[column].unique().drop_nulls().to_list()
+            out = out.with_columns(pl.col(column).replace_strict(
+                {c: t(_code_key(prefix, c, special)) for c in codes}, default=None,
+                return_dtype=pl.String))
+    for column, prefix in CODE_LIST_COLUMNS.items():
+        if column in out.columns and out.schema[column] == pl.String:
+            texts = {v: ", ".join(t(_code_key(prefix, c, {})) for c in v.split(", ") if c)
+                     for v in out[column].unique().drop_nulls().to_list()}
+            out = out.with_columns(pl.col(column).replace_strict(texts, default=None,
+                                                                 return_dtype=pl.String))
     if "sex" in out.columns:
         out = out.with_columns(pl.col("sex").replace_strict(
             {"M": t("value.sex_M"), "F": t("value.sex_F")}, default=pl.col("sex")))

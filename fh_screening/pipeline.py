@@ -16,6 +16,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fh_screening import __version__
 from fh_screening.accounting import check_ingest_results, check_store
 from fh_screening.config import (
@@ -31,7 +33,13 @@ from fh_screening.faults import checkpoint
 from fh_screening.i18n import DEFAULT_LANGUAGE, catalogue
 from fh_screening.ingest import ingest_region
 from fh_screening.lineage import build_lineage, config_hash
-from fh_screening.model import load_model_ref, score_run
+from fh_screening.model import (
+    LoadedModel,
+    build_features,
+    feature_matrix,
+    load_model_ref,
+    score_run,
+)
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import Reidentifier, redact_cpr
 from fh_screening.quality import missing_tables
@@ -235,6 +243,7 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
                         [json.dumps(sorted(regions)), as_of, rules, loaded.version, upto])
             checkpoint("screen.before_commit")
             con.execute("commit")
+            drifted = feature_drift(con, loaded, rescored_everyone=since is None)
         rows = con.execute(
             "select s.region, count(*), count(*) filter (where s.flagged), "
             "count(*) filter (where m.refer), "
@@ -252,9 +261,28 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
     per_region = {r: {"screened": s, "flagged": f, "referral": ref, "high_priority": h,
                       "flagged_but_excluded": x, "added_by_model": m}
                   for r, s, f, ref, h, x, m in rows}
+    if drifted["drifted"]:
+        log.warning("%s", drifted["message"])
     return {"as_of": as_of.isoformat(), "screened": screened, "screening": per_region,
             "exclusions": dict(exclusions), "model_version": loaded.version,
-            "missing_tables": missing}
+            "missing_tables": missing, "drift": drifted}
+
+
+def feature_drift(con, model: LoadedModel, *, rescored_everyone: bool) -> dict[str, Any]:
+    """The screened population's features against the model's training distribution
+    (fh_screening/drift.py), after the screening committed. Everyone screened, not only
+    the people an incremental run recomputed (they are the changed ones, not a sample):
+    a full run reuses the features it scored, an incremental one builds them for all."""
+    from fh_screening import drift
+
+    if not model.card.get(drift.CARD_KEY):
+        return drift.check(np.empty((0, 0)), [], model.card)
+    if not rescored_everyone:
+        # the scope's view; build_features then reads everyone in screening_results
+        con.execute("drop view if exists temp.int_screening_results")
+        build_features(con)
+    features = con.sql("select * from model_features").pl()
+    return drift.check(feature_matrix(features, model.features), model.features, model.card)
 
 
 class RunIdTaken(ValueError):

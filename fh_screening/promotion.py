@@ -57,6 +57,28 @@ def return_labels(ws: Workspace) -> pl.DataFrame:
         con.close()
 
 
+def require_returns(ws: Workspace) -> int:
+    """The number of returned findings (confirmed or not FH) in the store; a clear
+    refusal when there is no store or no finding yet, before any training work starts."""
+    if not ws.store_path.is_file():
+        raise ValueError(f"no screening store at {ws.store_path}: --label returns learns "
+                         "from the clinics' returns in a workspace that has run screenings")
+    con = connect(ws.store_path, read_only=True)
+    try:
+        rows, findings = con.execute(
+            "select count(*), count(*) filter (where kind in ('referral', 'relative') and "
+            "finding in ('confirmed', 'negative')) from current_returns").fetchall()[0]
+    finally:
+        con.close()
+    if not findings:
+        raise ValueError(
+            f"no clinic returns with a finding in the store at {ws.home} ({rows} returned "
+            "row(s), none confirmed FH or not FH yet): nothing to learn from or to judge a "
+            "new model on. Returns are read by `fh-screening run` from "
+            "<home>/returns/<clinic>/; train with the default label until they come back")
+    return int(findings)
+
+
 def labelled(frame: pl.DataFrame, returns: pl.DataFrame) -> pl.DataFrame:
     """The training frame's people with a label: a return, else a genetic test."""
     out = frame.join(returns, on="person_id", how="left").with_columns(

@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from fh_screening.background import BackgroundFiles
+from fh_screening.gp_reports import exclusion_texts
 from fh_screening.html_tables import Col, render_table_page
 from fh_screening.i18n import Translator, model_reason_text, probability_text
 from fh_screening.identifiers import with_codes
@@ -102,6 +103,85 @@ def with_reason_text(frame: pl.DataFrame, t: Translator,
     return frame.with_columns(pl.Series("reasons", texts, dtype=pl.String))
 
 
+# Facts the SQL gives for the worded columns below; not written to the lists themselves.
+FACT_COLUMNS = (
+    "prev_ldl", "prev_sent_at", "prev_run_id", "untreated_ldl_low", "untreated_ldl_high",
+    "dlcn_ldl_points", "dlcn_own_history_points", "dlcn_family_points", "dlcn_dna_points",
+    "exclusions", "index_tsh", "index_albumin", "index_alp", "index_bilirubin",
+    "index_triglycerides", "genetic_tested", "genetic_positive", "known_fh", "high_tsh",
+    "max_tsh", "low_albumin", "min_albumin", "cholestasis", "max_alp", "max_bilirubin",
+    "very_high_triglycerides", "max_triglycerides", "ldl_raising_drug", "ldl_raising_drugs",
+    "first_degree_relatives", "second_degree_relatives", "fdr_known_fh", "sdr_known_fh",
+)
+
+
+def status_text(p: dict[str, Any], t: Translator) -> str:
+    """Why a person is on this run's list: new, or why they come back."""
+    if p["status_reason"] == "new":
+        return t("lists.status_new")
+    when = {"date": p["prev_sent_at"], "run": p["prev_run_id"]}
+    if p["status_reason"] == "ldl_rose":
+        ldl = p["untreated_ldl_estimate"]
+        return t("lists.status_ldl_rose", ldl=t.number(ldl), prev=t.number(p["prev_ldl"]),
+                 rise=t.number(ldl - p["prev_ldl"]), **when)
+    return t("lists.status_tier_rose", tier=t(f"value.priority_{p['priority']}"), **when)
+
+
+def exclusions_checked_text(p: dict[str, Any], t: Translator, window_days: int) -> str:
+    """The secondary causes found, or the values near the index sample that rule them out."""
+    if p["exclusions"]:
+        found = [*exclusion_texts(p, t),
+                 *([t("lists.exclusion_known_fh")] if p["known_fh"] else []),
+                 *([t("lists.exclusion_genetic_positive")] if p["genetic_positive"] else [])]
+        return t("lists.exclusions_found", found="; ".join(found))
+
+    def measured(value: float | None, unit: str, digits: int) -> str:
+        return (t("lists.not_measured") if value is None
+                else f"{t.number(value, digits)} {unit}")
+
+    return t("lists.exclusions_none", days=window_days,
+             tsh=measured(p["index_tsh"], "mIU/L", 1),
+             albumin=measured(p["index_albumin"], "g/L", 0),
+             alp=measured(p["index_alp"], "U/L", 0),
+             bilirubin=measured(p["index_bilirubin"], "µmol/L", 0),
+             triglycerides=measured(p["index_triglycerides"], "mmol/L", 1),
+             test=t("lists.genetic_test_negative") if p["genetic_tested"]
+             else t("lists.genetic_test_not_done"))
+
+
+def relatives_text(p: dict[str, Any], t: Translator) -> str:
+    known = ("lists.relatives_fdr_known" if p["fdr_known_fh"] else
+             "lists.relatives_sdr_known" if p["sdr_known_fh"] else "lists.relatives_none_known")
+    return t("lists.relatives_known", first=p["first_degree_relatives"],
+             second=p["second_degree_relatives"], known=t(known))
+
+
+def with_worded_facts(frame: pl.DataFrame, t: Translator, window_days: int) -> pl.DataFrame:
+    """The list's sentence columns (status reason, untreated-LDL range, DLCN parts, Simon
+    Broome, MEDPED, secondary causes checked, relatives) in the reader's language, from
+    the facts the SQL returns (FACT_COLUMNS, dropped here): the SQL writes no prose."""
+    n = t.number
+    words: dict[str, list[str]] = {c: [] for c in (
+        "status_reason", "untreated_ldl_range", "dlcn_parts", "simon_broome", "medped",
+        "exclusions_checked", "relatives_known")}
+    for p in frame.iter_rows(named=True):
+        words["status_reason"].append(status_text(p, t))
+        words["untreated_ldl_range"].append(t("lists.ldl_range", low=n(p["untreated_ldl_low"]),
+                                              high=n(p["untreated_ldl_high"])))
+        dna = p["dlcn_dna_points"]
+        words["dlcn_parts"].append(t("lists.dlcn_parts", ldl=p["dlcn_ldl_points"],
+                                     own=p["dlcn_own_history_points"],
+                                     family=p["dlcn_family_points"],
+                                     dna=t("lists.not_tested") if dna is None else dna))
+        words["simon_broome"].append(t(f"reason.simon_broome_{p['simon_broome']}")
+                                     if p["simon_broome"] else t("lists.not_met"))
+        words["medped"].append(t("lists.met") if p["medped"] else t("lists.not_met"))
+        words["exclusions_checked"].append(exclusions_checked_text(p, t, window_days))
+        words["relatives_known"].append(relatives_text(p, t))
+    return frame.with_columns(pl.Series(c, v, dtype=pl.String)
+                              for c, v in words.items()).drop(FACT_COLUMNS)
+
+
 def with_probability_text(frame: pl.DataFrame, t: Translator) -> pl.DataFrame:
     """The probability in words with its range ("12 % (4 % to 20 %)", never "0 %")."""
     texts = [probability_text(p, lo, hi, t) for p, lo, hi in zip(
@@ -125,8 +205,9 @@ def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str,
     run_id, as_of = params["run_id"], params["as_of"]
     t = t or Translator()
     facts = query_sql(con, "outputs/gp_patients", params).pl()
-    candidates = with_probability_text(with_reason_text(
-        query_sql(con, "outputs/referral_list", params).pl(), t, facts), t)
+    candidates = with_worded_facts(with_probability_text(with_reason_text(
+        query_sql(con, "outputs/referral_list", params).pl(), t, facts), t), t,
+        params["secondary_causes_window_days"])
     referrals = with_codes(con, candidates.filter(pl.col("listed")), "referral",
                            person="person_id", scope="lipid_clinic_id", column="referral_id",
                            run_id=run_id, as_of=as_of)
@@ -174,15 +255,9 @@ def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str,
             triage, shown, title=title,
             meta=[where.contact(t), t("lists.meta_run", run_id=run_id, as_of=as_of),
                   t("lists.meta_referrals", n=rows.height, new=new, re=rows.height - new)],
-            note=("Ranked by priority tier (urgent: possible homozygous FH), then people "
-                  "waiting from an earlier run, then model probability (where scored), then "
-                  "untreated LDL; the clinic's capacity per run decides how many are listed, "
-                  "the rest wait in the backlog (a separate file without identifiers). "
-                  "People referred by an earlier run are listed again only "
-                  "when their untreated LDL rose by at least "
-                  f"{params['referral_rerefer_ldl_rise_at_least']} mmol/L or their tier rose. "
-                  f"fh-screening {code_version}; a flag is a prompt for review, not a "
-                  "diagnosis. " + t("returns.help")),
+            note=t("lists.referrals_note", rise=t.number(
+                params["referral_rerefer_ldl_rise_at_least"]), version=code_version)
+            + " " + t("returns.help"),
             filter_columns=("priority", "status", "sex", "gp_practice_id", "dlcn_category"),
             highlight=("priority", t("value.priority_urgent"), t("value.priority_high"))))
         result.per_clinic[clinic_id] = frame.height

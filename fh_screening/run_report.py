@@ -122,6 +122,8 @@ def summary_markdown(result: dict[str, Any], stats: dict[str, Any] | None = None
             lines.append(f"| {region} | {t.get('high', 0)} | {t.get('standard', 0)} | "
                          f"{t.get('excluded', 0)} |")
 
+    lines += drift_markdown(result.get("drift"))
+
     quarantine = [(region, reason, n) for region, i in result["ingest"].items()
                   for reason, n in i.get("quarantine_reasons", {}).items()]
     lines += ["", "## Rows quarantined, by reason", ""]
@@ -173,6 +175,22 @@ def summary_markdown(result: dict[str, Any], stats: dict[str, Any] | None = None
         lines += [f"| {f['region']} | {f['table']} | {_cell(Path(f['path']).name)} | "
                   f"`{f['sha256'][:16]}` | {f['rows_read']} |" for f in lineage["inputs"]]
     return "\n".join(lines) + "\n"
+
+
+def drift_markdown(drift: dict[str, Any] | None) -> list[str]:
+    """The feature-drift section: the verdict, and the drifted features with their PSI
+    (fh_screening/drift.py). Nothing for a summary written before drift checks."""
+    if not drift:
+        return []
+    lines = ["", "## Feature drift against the model's training data", "",
+             f"{'**Warning:** ' if drift['drifted'] else ''}{_cell(drift['message'])}."]
+    if drift["drifted"]:
+        lines += ["", "| feature | PSI |", "|---|---:|"]
+        lines += [f"| {f} | {drift['psi'][f]:.3f} |" for f in drift["drifted"]]
+    if drift.get("checked"):
+        lines += ["", f"Threshold: {drift['source']}; {drift['rows']} people screened "
+                      f"against {drift['training_rows']} in training."]
+    return lines
 
 
 def failure_markdown(scope: str, errors: dict[str, str],

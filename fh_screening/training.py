@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 import sklearn
 
-from fh_screening import model_eval
+from fh_screening import drift, model_eval
 from fh_screening.criteria import run_criteria
 from fh_screening.evaluate import load_truth
 from fh_screening.model import (
@@ -414,6 +414,8 @@ def train(sets: list[TrainingSet], models_dir: Path, *, description: str,
         "sklearn_version": sklearn.__version__,
         "features": names,
         "reference_values": reference,
+        # what every run's features are compared with (fh_screening/drift.py)
+        drift.CARD_KEY: drift.training_distribution(X, names),
         "label": LABELS[label],
         "intended_use": INTENDED_USE,
         "limits": LIMITS,
@@ -444,3 +446,37 @@ def train(sets: list[TrainingSet], models_dir: Path, *, description: str,
     say(f"model {card['version']} written to {folder}")
     return card
 
+
+
+def add_training_distribution(folder: Path, sets: list[TrainingSet]) -> dict[str, Any]:
+    """Give a model trained before cards kept it the training data's feature distribution
+    (fh_screening/drift.py), rebuilt from the same training sets, without refitting (the
+    model file and its version stay as they are). Refused when the rebuilt data are not
+    the model's: a different number of screened people or different feature medians."""
+    import json
+    import os
+
+    from fh_screening.model import CARD_FILE
+
+    path = folder / CARD_FILE
+    card = json.loads(path.read_text())
+    names = card["features"]
+    if any(s.features != names for s in sets):
+        raise ValueError(f"{folder.name}: the rebuilt training sets have other features "
+                         "than the model (the feature SQL changed since): retrain instead")
+    frame = combine(sets)
+    X = feature_matrix(frame, names)
+    stated = card["training_data"]["screened"]
+    medians = {n: float(np.nanmedian(X[:, j])) if np.isfinite(X[:, j]).any() else 0.0
+               for j, n in enumerate(names)}
+    differ = [n for n in names if not np.isclose(medians[n], card["reference_values"][n])]
+    if frame.height != stated or differ:
+        raise ValueError(f"{folder.name}: the rebuilt training data are not the model's "
+                         f"({frame.height:,} people screened against {stated:,} in its card; "
+                         f"medians differ for {', '.join(differ) or 'no feature'}): the "
+                         "generator or criteria changed since; retrain instead")
+    card[drift.CARD_KEY] = drift.training_distribution(X, names)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return card

@@ -61,17 +61,17 @@ def test_first_run_shows_the_facts_behind_a_referral(output_runs):
     assert (top["index_ldl"], top["index_ldl_date"]) == (5.5, "2023-12-18")
     assert top["index_treatment"] == "atorvastatin 10 mg"
     assert top["untreated_ldl_estimate"] == pytest.approx(8.73)  # 5.5 / (1 - 0.37)
-    assert (top["dlcn_points"], top["dlcn_category"]) == (9, "definite")
-    assert top["dlcn_parts"] == "LDL 8, own history 0, family 1, DNA not tested"
-    assert top["simon_broome"] == "possible" and top["medped"] == "not met"
-    assert "37 % reduction assumed" in top["reasons"]
-    assert top["exclusions_checked"].startswith("none found within 365 days")
-    assert "TSH 2.0 mIU/L" in top["exclusions_checked"]
-    assert top["relatives_known"].endswith("a first-degree relative has known FH")
+    assert (top["dlcn_points"], top["dlcn_category"]) == (9, "sikker")
+    assert top["dlcn_parts"] == "LDL 8, egen sygehistorie 0, familie 1, DNA ikke testet"
+    assert top["simon_broome"] == "mulig" and top["medped"] == "ikke opfyldt"
+    assert "nominel reduktion 37 %" in top["reasons"]
+    assert top["exclusions_checked"].startswith("ingen fundet inden for 365 dage")
+    assert "TSH 2,0 mIU/L" in top["exclusions_checked"]
+    assert top["relatives_known"].endswith("en førstegradsslægtning har kendt FH")
     medped = lists.filter(pl.col("cpr") == RAISED_CLEARLY[0]).row(0, named=True)
     assert (medped["priority"], medped["medped"], medped["untreated_ldl_estimate"]) == (
-        "standard", "met", 6.4)
-    assert "MEDPED: total cholesterol 7.8 mmol/L at age 34" in medped["reasons"]
+        "standard", "opfyldt", 6.4)
+    assert "MEDPED: total-kolesterol 7,8 mmol/L i alderen 34 år" in medped["reasons"]
 
 
 def test_second_run_re_refers_only_the_clearly_higher_ldl(output_runs):
@@ -80,8 +80,8 @@ def test_second_run_re_refers_only_the_clearly_higher_ldl(output_runs):
     row = lists.row(0, named=True)
     assert (row["status"], row["rank"], row["priority"]) == ("re-referral", 1, "standard")
     assert row["untreated_ldl_estimate"] == RAISED_CLEARLY[1]
-    assert row["status_reason"] == ("untreated LDL now 7.6 mmol/L, 1.2 higher than 6.4 when "
-                                    "referred on 2026-06-30 (run r1)")
+    assert row["status_reason"] == ("ubehandlet LDL nu 7,6 mmol/L, 1,2 højere end 6,4 ved "
+                                    "henvisningen den 2026-06-30 (kørsel r1)")
     assert row["index_ldl_date"] == "2026-07-20"
     assert RAISED_SLIGHTLY[0] not in lists["cpr"].to_list()  # +0.5 < 1.0: clinic has them
     assert output_runs.second["outputs"]["re_referrals"] == 1
@@ -119,8 +119,15 @@ def test_a_rise_in_priority_tier_re_refers(output_runs, tmp_path):
     finally:
         con.close()
     assert listed["cpr"].to_list() == ["180261-9345"]
-    assert listed["status_reason"][0] == ("priority rose to high since referred on "
-                                          "2026-06-30 (run r1)")
+    row = listed.row(0, named=True)  # a code and its facts; the lists word them
+    assert (row["status_reason"], row["prev_sent_at"], row["prev_run_id"]) == (
+        "tier_rose", date(2026, 6, 30), "r1")
+    from fh_screening.referrals import status_text
+
+    assert status_text(row, Translator("en")) == ("priority rose to high since referred on "
+                                                  "2026-06-30 (run r1)")
+    assert status_text(row, Translator("da")) == ("prioriteten steget til høj siden "
+                                                  "henvisningen den 2026-06-30 (kørsel r1)")
 
 
 def _sheet_rows(xlsx: zipfile.ZipFile, index: int) -> int:
@@ -281,7 +288,7 @@ def test_a_run_with_small_clinics_writes_the_backlog_and_the_next_run_draws_from
         assert c["listed"] >= 2 and c["backlog"] > 0, clinic
         assert c["listed_per_100k_adults"] == round(1e5 * c["listed"] / c["adults"], 1)
     out = ws.output_dir / "c1" / "referrals"
-    backlog = pl.read_csv(out / "backlog" / "MID-LK1.csv")
+    backlog = pl.read_csv(out / "backlog" / "MID-LK1.csv", separator=";")  # Danish CSV
     assert backlog.height == clinics["MID-LK1"]["backlog"]
     assert "cpr" not in backlog.columns
     assert not re.search(r"\d{6}-?\d{4}", (out / "backlog" / "MID-LK1.csv").read_text())

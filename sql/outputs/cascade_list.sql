@@ -139,20 +139,18 @@ final as (
         round(r.last_untreated_ldl, 1) as last_untreated_ldl,
         r.treatment,
         r.already_diagnosed,
-        coalesce(r.test_result, 'not tested') as genetic_test,
+        coalesce(r.test_result, 'not_tested') as genetic_test,
         r.already_referred,
+        -- a code; fh_screening/cascade.py words it in the list's language
         case
-            when r.already_diagnosed then 'already diagnosed with FH'
-            when r.test_result is not null then 'already tested'
-            when r.already_referred then 'already referred to a lipid clinic'
-            when r.age < $cascade_paediatric_test_by_age and r.degree = 1
-                then printf('child: test by age %d (NICE CG71)', $cascade_paediatric_test_by_age)
-            when r.age < 18 and r.degree = 1
-                then printf('child: due for testing (by age %d, NICE CG71)', $cascade_paediatric_test_by_age)
-            when r.degree = 1 then 'untested first-degree relative: 50 % chance of carrying the variant'
-            when r.age < 18
-                then 'child, second-degree relative: test once their parent is tested'
-            else 'untested second-degree relative: 25 % chance of carrying the variant'
+            when r.already_diagnosed then 'already_diagnosed'
+            when r.test_result is not null then 'already_tested'
+            when r.already_referred then 'already_referred'
+            when r.age < $cascade_paediatric_test_by_age and r.degree = 1 then 'child_test_by'
+            when r.age < 18 and r.degree = 1 then 'child_due'
+            when r.degree = 1 then 'untested_first'
+            when r.age < 18 then 'child_second'
+            else 'untested_second'
         end as note,
         r.index_id,
         r.relative_id

@@ -36,13 +36,12 @@ decided as (
                   > p.prev_tier_rank
                   then 're-referral'
         end as referral_status,
-        case when p.person_id is null then 'not referred by an earlier run'
+        -- a code; fh_screening/referrals.py words it with the values below in the
+        -- list's language
+        case when p.person_id is null then 'new'
              when t.index_untreated_ldl >= p.prev_ldl + $referral_rerefer_ldl_rise_at_least
-                  then printf('untreated LDL now %.1f mmol/L, %.1f higher than %.1f when referred on %s (run %s)',
-                              t.index_untreated_ldl, t.index_untreated_ldl - p.prev_ldl, p.prev_ldl,
-                              strftime(p.prev_sent_at, '%Y-%m-%d'), p.prev_run_id)
-             else printf('priority rose to %s since referred on %s (run %s)', t.priority_tier,
-                         strftime(p.prev_sent_at, '%Y-%m-%d'), p.prev_run_id)
+                  then 'ldl_rose'
+             else 'tier_rose'
         end as status_reason
     from out_triage t
     left join prior p using (person_id)
@@ -82,6 +81,9 @@ final as (
         s.priority_tier as priority,
         s.referral_status as status,
         s.status_reason,
+        round(s.prev_ldl, 1) as prev_ldl,
+        cast(s.prev_sent_at as date) as prev_sent_at,
+        s.prev_run_id,
         round(s.fh_probability, 3) as fh_probability,
         round(s.fh_probability_low, 3) as fh_probability_low,
         round(s.fh_probability_high, 3) as fh_probability_high,
@@ -95,36 +97,40 @@ final as (
         s.index_ldl_method,
         s.index_treatment,
         round(s.index_untreated_ldl, 2) as untreated_ldl_estimate,
-        printf('%.1f-%.1f', s.untreated_ldl_low, s.untreated_ldl_high) as untreated_ldl_range,
+        -- words, not numbers, in the lists: fh_screening/referrals.py writes the range
+        -- and the texts below from these columns in the list's language
+        round(s.untreated_ldl_low, 1) as untreated_ldl_low,
+        round(s.untreated_ldl_high, 1) as untreated_ldl_high,
+        null::varchar as untreated_ldl_range,
         s.ldl_evidence,
         round(s.max_off_treatment_ldl, 2) as max_ldl_off_treatment,
         s.ldl_samples,
         s.dlcn_points,
         s.dlcn_category,
-        printf('LDL %d, own history %d, family %d, DNA %s', s.dlcn_ldl_points,
-               s.dlcn_own_history_points, s.dlcn_family_points,
-               coalesce(cast(s.dlcn_dna_points as varchar), 'not tested')) as dlcn_parts,
-        coalesce(s.simon_broome, 'not met') as simon_broome,
-        case when s.medped_met then 'met' else 'not met' end as medped,
+        s.dlcn_ldl_points,
+        s.dlcn_own_history_points,
+        s.dlcn_family_points,
+        s.dlcn_dna_points,
+        null::varchar as dlcn_parts,
+        s.simon_broome,
+        s.medped_met as medped,
         array_to_string(s.flagged_by, ', ') as flagged_by,
         -- the rules' reasons; fh_screening/referrals.py adds the model's (model_reasons,
         -- data) in words and joins them into one text
         s.reasons,
-        case when len(s.exclusions) > 0 then 'found: ' || array_to_string(s.exclusions, '; ')
-        else printf('none found within %d days of the index sample: TSH %s; albumin %s; ALP %s; bilirubin %s; triglycerides %s; no LDL-raising drug; no FH diagnosis (E78.0); genetic test %s',
-               $secondary_causes_window_days,
-               coalesce(printf('%.1f mIU/L', s.index_tsh), 'not measured'),
-               coalesce(printf('%.0f g/L', s.index_albumin), 'not measured'),
-               coalesce(printf('%.0f U/L', s.index_alp), 'not measured'),
-               coalesce(printf('%.0f umol/L', s.index_bilirubin), 'not measured'),
-               coalesce(printf('%.1f mmol/L', s.index_triglycerides), 'not measured'),
-               case when s.genetic_tested then 'without a causative variant' else 'not done' end)
-        end as exclusions_checked,
-        printf('%d first-degree, %d second-degree in the data%s',
-               coalesce(s.first_degree_relatives, 0), coalesce(s.second_degree_relatives, 0),
-               case when s.fdr_known_fh then '; a first-degree relative has known FH'
-                    when s.sdr_known_fh then '; a second-degree relative has known FH'
-                    else '; none with known FH' end) as relatives_known,
+        -- the secondary causes looked for, as facts (worded in fh_screening/referrals.py)
+        null::varchar as exclusions_checked,
+        s.exclusions,
+        s.index_tsh, s.index_albumin, s.index_alp, s.index_bilirubin, s.index_triglycerides,
+        s.genetic_tested, s.genetic_positive, s.known_fh,
+        s.high_tsh, s.max_tsh, s.low_albumin, s.min_albumin, s.cholestasis, s.max_alp,
+        s.max_bilirubin, s.very_high_triglycerides, s.max_triglycerides, s.ldl_raising_drug,
+        s.ldl_raising_drugs,
+        null::varchar as relatives_known,
+        coalesce(s.first_degree_relatives, 0) as first_degree_relatives,
+        coalesce(s.second_degree_relatives, 0) as second_degree_relatives,
+        coalesce(s.fdr_known_fh, false) as fdr_known_fh,
+        coalesce(s.sdr_known_fh, false) as sdr_known_fh,
         s.model_reasons,
         s.person_id
     from ranked s
