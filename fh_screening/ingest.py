@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from fh_screening.config import TABLES, RegionDialect, UnitRule, accepted_atc_prefixes, load_units
+from fh_screening.config_schema import SOURCE_COLUMNS
 from fh_screening.faults import checkpoint
 from fh_screening.plausibility import Plausibility, load_plausibility
 from fh_screening.privacy import (
@@ -36,16 +37,6 @@ from fh_screening.store import _used_params, run_sql
 
 log = logging.getLogger(__name__)
 
-# Canonical source columns per table, as the dialect names them (beside `cpr`).
-SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "practices": ("gp_practice_id", "practice_name", "lipid_clinic_id"),
-    "patients": ("cpr", "birth_date", "sex", "gp_practice_id", "deceased_date"),
-    "lab_results": ("cpr", "sampled_at", "source_code", "source_value", "source_unit"),
-    "prescriptions": ("cpr", "atc_code", "strength_mg", "start_date", "end_date"),
-    "diagnoses": ("cpr", "icd10", "diagnosed_at"),
-    "relations": ("cpr", "relative_cpr", "relation"),
-    "genetic_tests": ("cpr", "tested_at", "result"),
-}
 # Columns a file must have; the others may be absent (then NULL, or derived from the CPR).
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "practices": ("gp_practice_id", "lipid_clinic_id"),
