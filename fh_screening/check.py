@@ -142,12 +142,19 @@ def _codes_seen(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
                    "accepted" if rule and (unit in rule.convert or not unit) else
                    f"unit not accepted for {analyte}: quarantined")
         report.lab_codes.append((redact_cpr(code), analyte or "-", redact_cpr(unit), verdict, n))
+    # what a code map ([code_maps]) makes of each code: shown as the vocabulary is
+    maps = {"prescriptions.atc_code": {r.source_code: r.target + (
+                f" {r.strength_mg:g} mg" if r.strength_mg is not None else "")
+                for r in dialect.drug_map},
+            "diagnoses.icd10": {r.source_code: r.target for r in dialect.diagnosis_map}}
     for name, seen in coded.items():
         kind = next(k for t, c, k in CODED if f"{t}.{c}" == name)
-        vocab = dialect.values.get(kind, {}) if kind else {}
+        vocab = dialect.values.get(kind, {}) if kind else maps.get(name, {})
         top = sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CODES]
         report.coded[name] = [
-            (redact_cpr(v), (vocab.get(v.strip(), "unknown: quarantined") if vocab else ""), n)
+            (redact_cpr(v), (vocab.get(v.strip(), "not in the code list: quarantined"
+                                       if not kind else "unknown: quarantined")
+                             if vocab else ""), n)
             for v, n in top]
 
 

@@ -34,6 +34,7 @@ TABLES = (
     "genetic_tests",
 )
 
+LOCAL_TIME_ZONE = "Europe/Copenhagen"  # the store's times are Danish local time
 _REGION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
@@ -59,10 +60,88 @@ class RegionDialect:
     timestamp_format: str = "%Y-%m-%d %H:%M:%S"
     icd10_style: str = "dotted"
     source_path: Path | None = None
+    # Per-table formats ([formats.<table>]) over the region's; the zone of text timestamps
+    # without an offset; the code maps' rows ([code_maps], config/code_lists/).
+    formats: dict[str, dict[str, str]] = field(default_factory=dict)
+    time_zone: str = LOCAL_TIME_ZONE
+    drug_map: tuple[CodeMapRow, ...] = ()
+    diagnosis_map: tuple[CodeMapRow, ...] = ()
 
     def source_column(self, table: str, canonical: str) -> str | None:
         """The region's column name for a canonical column, or None if the region lacks it."""
         return self.columns.get(table, {}).get(canonical)
+
+    def date_format_for(self, table: str) -> str:
+        return self.formats.get(table, {}).get("date_format") or self.date_format
+
+    def timestamp_format_for(self, table: str) -> str:
+        return self.formats.get(table, {}).get("timestamp_format") or self.timestamp_format
+
+
+@dataclass(frozen=True)
+class CodeMapRow:
+    """One row of a code map: the region's code, what it stands for, and the row's source."""
+
+    source_code: str
+    target: str  # an ATC code (drugs) or a dotted ICD-10 code (diagnoses)
+    strength_mg: float | None
+    name: str
+    source: str
+    version: str
+
+
+_ATC = re.compile(r"^[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}$")
+_ICD10 = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
+CODE_MAP_COLUMNS = {"drugs": ("source_code", "atc_code", "strength_mg", "name", "source",
+                              "version"),
+                    "diagnoses": ("source_code", "icd10", "name", "source", "version")}
+
+
+def load_code_map(name: str, kind: str, config_dir: Path = CONFIG_DIR) -> tuple[CodeMapRow, ...]:
+    """A code map (`config/code_lists/<name>.csv`): the region's drug codes to ATC codes
+    with strength, or its diagnosis codes (SNOMED CT, local) to dotted ICD-10. Every row
+    names its source and version, so a clinician can review the map and a run's lineage
+    (the config hash) changes with it. A code listed twice, a target that is not an ATC
+    or ICD-10 code, or a row without source and version is refused with its line."""
+    import csv
+
+    check_region_name(name.replace("_", "-"))  # a file name, not a path
+    path = config_dir / CODELISTS_DIR / f"{name}.csv"
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            header = tuple(reader.fieldnames or ())
+            rows = list(reader)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"code list not found: {path}") from exc
+    wanted = CODE_MAP_COLUMNS[kind]
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise ConfigError(f"{path}: a {kind} code map needs the column(s) {', '.join(missing)}")
+    target_col, shape = ("atc_code", _ATC) if kind == "drugs" else ("icd10", _ICD10)
+    seen: set[str] = set()
+    out = []
+    for line, row in enumerate(rows, start=2):
+        code = (row["source_code"] or "").strip()
+        target = (row[target_col] or "").strip().upper()
+        if not code or code in seen:
+            raise ConfigError(f"{path}, line {line}: source_code {code!r} is empty or listed "
+                              "twice")
+        if not shape.match(target):
+            raise ConfigError(f"{path}, line {line}: {target_col} {target!r} is not "
+                              + ("an ATC code" if kind == "drugs" else "a dotted ICD-10 code"))
+        if not (row["source"] or "").strip() or not (row["version"] or "").strip():
+            raise ConfigError(f"{path}, line {line}: source and version are required")
+        strength = (row.get("strength_mg") or "").strip()
+        try:
+            mg = float(strength) if strength else None
+        except ValueError:
+            raise ConfigError(f"{path}, line {line}: strength_mg {strength!r} is not a "
+                              "number") from None
+        seen.add(code)
+        out.append(CodeMapRow(code, target, mg, row["name"].strip(), row["source"].strip(),
+                              row["version"].strip()))
+    return tuple(out)
 
 
 def check_region_name(name: str) -> str:
@@ -112,6 +191,13 @@ def load_region(name: str, config_dir: Path = CONFIG_DIR) -> RegionDialect:
         timestamp_format=head.timestamp_format,
         icd10_style=head.icd10_style,
         source_path=path,
+        formats={t: {k: v for k, v in f.items() if v is not None}
+                 for t, f in spec.formats.model_dump().items() if f is not None},
+        time_zone=head.time_zone,
+        drug_map=(load_code_map(spec.code_maps.drugs, "drugs", config_dir)
+                  if spec.code_maps.drugs else ()),
+        diagnosis_map=(load_code_map(spec.code_maps.diagnoses, "diagnoses", config_dir)
+                       if spec.code_maps.diagnoses else ()),
     )
 
 

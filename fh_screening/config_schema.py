@@ -83,6 +83,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _create(name: str, fields: dict[str, Any]) -> type[BaseModel]:
+    from pydantic import create_model
+
+    return create_model(name, __base__=Strict, **fields)
+
+
 # ---------------------------------------------------------------------------------------
 # config/regions/<region>.toml
 # ---------------------------------------------------------------------------------------
@@ -105,6 +111,11 @@ class RegionHead(Strict):
     icd10_style: Literal["dotted", "lpr"] = Field(
         "dotted", description="'dotted' (E78.0) or 'lpr' (DE780, the national patient "
                               "register's style)")
+    time_zone: str = Field("Europe/Copenhagen",
+                           description="IANA zone of text timestamps without an offset "
+                                       "(`UTC` for a UTC export); a timestamp with an "
+                                       "offset (format `%z`: `Z`, `+01:00`) carries its own. "
+                                       "Both are converted to Europe/Copenhagen")
 
     @field_validator("encoding")
     @classmethod
@@ -117,6 +128,47 @@ class RegionHead(Strict):
             raise ValueError(f"unknown text encoding {value!r}") from None
         return value
 
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
+                             "'Europe/Copenhagen' or 'UTC')") from None
+        return value
+
+
+class TableFormats(Strict):
+    """[formats.<table>]: this table's own date and timestamp formats, where an export
+    writes its tables differently; the [region] formats serve the others."""
+
+    date_format: str | None = Field(None, description="as [region] date_format")
+    timestamp_format: str | None = Field(None, description="as [region] timestamp_format")
+
+
+Formats = _create("Formats", {t: (TableFormats | None, Field(None, description=f"the {t} "
+                                                                               "table"))
+                              for t in ("patients", "lab_results", "prescriptions",
+                                        "diagnoses", "genetic_tests")})
+Formats.__doc__ = "[formats.<table>]: per-table date and timestamp formats."
+
+
+class CodeMaps(Strict):
+    """[code_maps]: code lists that translate the region's own drug and diagnosis codes
+    (`config/code_lists/<name>.csv`, each row with its source and version)."""
+
+    drugs: str | None = Field(None, description="code list: the region's drug code -> ATC "
+                                                "code and strength (columns source_code, "
+                                                "atc_code, strength_mg, name, source, "
+                                                "version)")
+    diagnoses: str | None = Field(None, description="code list: the region's diagnosis code "
+                                                    "(SNOMED CT, local) -> dotted ICD-10 "
+                                                    "(columns source_code, icd10, name, "
+                                                    "source, version)")
+
 
 def _table_model(table: str, columns: tuple[str, ...], required: tuple[str, ...]) -> type:
     fields: dict[str, Any] = {
@@ -125,12 +177,6 @@ def _table_model(table: str, columns: tuple[str, ...], required: tuple[str, ...]
     model = typing.cast(type, _create(f"Columns_{table}", fields))
     model.__doc__ = f"[columns.{table}]: canonical column -> the region's column name."
     return model
-
-
-def _create(name: str, fields: dict[str, Any]) -> type[BaseModel]:
-    from pydantic import create_model
-
-    return create_model(name, __base__=Strict, **fields)
 
 
 # Every table but practices needs the CPR column (it identifies the person).
@@ -169,6 +215,8 @@ class RegionFile(Strict):
     files: Files  # type: ignore[valid-type]
     columns: Columns  # type: ignore[valid-type]
     values: Values = Field(default_factory=lambda: Values())  # type: ignore[valid-type]
+    formats: Formats = Field(default_factory=lambda: Formats())  # type: ignore[valid-type]
+    code_maps: CodeMaps = Field(default_factory=CodeMaps)
     lab_codes: dict[str, str] = Field(
         description="lab code -> analyte; the analytes are the sections of "
                     "config/units.toml (ldl, hdl, total_chol, ...)")
@@ -185,6 +233,13 @@ class RegionFile(Strict):
                                  f"{_did_you_mean(analyte, analytes)}; the analytes are "
                                  f"those of config/units.toml: {', '.join(analytes)}")
         return codes
+
+    @model_validator(mode="after")
+    def _mapped_diagnoses_are_dotted(self) -> RegionFile:
+        if self.code_maps.diagnoses and self.region.icd10_style != "dotted":
+            raise ValueError("[code_maps] diagnoses gives dotted ICD-10 codes: set [region] "
+                             "icd10_style = 'dotted'")
+        return self
 
     @model_validator(mode="after")
     def _name_matches_file(self, info: ValidationInfo) -> RegionFile:

@@ -175,3 +175,43 @@ def test_a_run_with_a_misspelt_region_file_exits_2_before_touching_the_store(tmp
     assert proc.stderr.strip() == (f"fh-screening: {region}: [region] unknown key "
                                    "'timestamp_fromat' (did you mean 'timestamp_format'?)")
     assert not (home / "store.duckdb").exists()
+
+
+def test_per_table_formats_time_zones_and_code_maps_are_checked(tmp_path):
+    from fh_screening.config import load_code_map, load_region
+
+    folder, region = config_copy(tmp_path)
+    text = region.read_text(encoding="utf-8")
+    region.write_text(text.replace('icd10_style = "dotted"',
+                                   'icd10_style = "dotted"\ntime_zone = "Europe/Copenhgen"'))
+    with pytest.raises(ConfigError, match=r"\[region\] 'time_zone': unknown time zone "
+                                          r"'Europe/Copenhgen'"):
+        load_region("midtjylland", folder)
+    region.write_text(text + '\n[formats.lab_results]\ntimestamp_format = "%Y-%m-%dT%H:%M:%S%z"'
+                      '\n[formats.prescriptions]\ndate_fromat = "%Y%m%d"\n')
+    with pytest.raises(ConfigError, match=r"\[formats.prescriptions\] unknown key "
+                                          r"'date_fromat' \(did you mean 'date_format'\?\)"):
+        load_region("midtjylland", folder)
+    region.write_text(text + '\n[formats.lab_results]\ntimestamp_format = "%Y-%m-%dT%H:%M:%S%z"'
+                      '\n[formats.prescriptions]\ndate_format = "%Y%m%d"\n')
+    dialect = load_region("midtjylland", folder)
+    assert dialect.timestamp_format_for("lab_results") == "%Y-%m-%dT%H:%M:%S%z"
+    assert dialect.date_format_for("prescriptions") == "%Y%m%d"
+    assert dialect.date_format_for("diagnoses") == "%Y-%m-%d"  # the [region] format
+    # code maps: a code listed twice, a target that is no ATC code, a missing source
+    lists = folder / "code_lists"
+    head = "source_code,atc_code,strength_mg,name,source,version\n"
+    for rows, message in (
+            ("X1,C10AA05,40,a,s,1\nX1,C10AA05,20,b,s,1\n", "line 3: source_code 'X1' is empty "
+                                                           "or listed twice"),
+            ("X1,C10A,40,a,s,1\n", "line 2: atc_code 'C10A' is not an ATC code"),
+            ("X1,C10AA05,40,a,,1\n", "line 2: source and version are required")):
+        (lists / "m.csv").write_text(head + rows, encoding="utf-8")
+        with pytest.raises(ConfigError, match=message):
+            load_code_map("m", "drugs", folder)
+    (lists / "m.csv").write_text(head + "X1,C10AA05,40,a,s,1\n", encoding="utf-8")
+    assert load_code_map("m", "drugs", folder)[0].strength_mg == 40.0
+    region.write_text(text.replace('icd10_style = "dotted"', 'icd10_style = "lpr"')
+                      + '\n[code_maps]\ndiagnoses = "m"\n')
+    with pytest.raises(ConfigError, match="diagnoses gives dotted ICD-10 codes"):
+        load_region("midtjylland", folder)
