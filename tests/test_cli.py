@@ -21,7 +21,7 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GX_ANALYTICS_ENABLED": "false"}
     return subprocess.run(
         [sys.executable, "-m", "fh_screening.cli", "--home", str(home), "-v", *args],
-        capture_output=True, text=True, env=env, timeout=300, check=False)
+        capture_output=True, text=True, env=env, timeout=900, check=False)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
