@@ -522,3 +522,19 @@ def test_nordjylland_is_shaped_like_the_national_laboratory_database(samples):
     assert manifest["regions"]["nordjylland"]["encoding"] == "utf-8"
     patients = (out / "nordjylland" / file_name(dialect.files["patients"], DEFAULT_END))
     assert patients.read_text(encoding="utf-8").split("\n")[0] == "PNR,YDERNR,DOEDDATO"
+
+
+def test_the_shipped_samples_are_what_the_generator_writes(tmp_path):
+    """data_samples/ is reproducible: `fh-screening synth` with its defaults writes every
+    shipped file byte for byte (adding a region leaves the others' files unchanged)."""
+    from fh_screening.config import SAMPLES_DIR
+
+    shipped = json.loads((SAMPLES_DIR / "manifest.json").read_text(encoding="utf-8"))
+    again = write_samples(tmp_path, people_per_region=shipped["people_per_region"],
+                          seed=shipped["seed"])
+    assert again == shipped
+    assert set(shipped["regions"]) == set(list_regions())
+    for relative, meta in shipped["files"].items():
+        data = (SAMPLES_DIR / relative).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == meta["sha256"], relative
+        assert (tmp_path / relative).read_bytes() == data, relative
