@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from fh_screening.accounting import AccountingError
-from fh_screening.config import SAMPLES_DIR, ConfigError, list_regions
+from fh_screening.config import SAMPLES_DIR, ConfigError, check_configuration, list_regions
 from fh_screening.i18n import DEFAULT_LANGUAGE, languages
 from fh_screening.ingest import IngestError
 from fh_screening.model import MODELS_DIR, ModelError
@@ -475,6 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worlds-doc", help="regenerate docs/worlds.md from fh_screening.worlds "
                                       "(simulates one small population per world, ~10 s)")
 
+    check = sub.add_parser(
+        "check", help="dry run of one region's delivery: column mapping, codes and units "
+                      "seen, what would be quarantined and why; writes nothing")
+    check.add_argument("--region", required=True)
+    check.add_argument("--extract-dir", required=True, help="the region's delivery folder")
+
     synth = sub.add_parser("synth", help="write synthetic regional extracts")
     synth.add_argument("--out", default=str(SAMPLES_DIR))
     synth.add_argument("--people", type=int, default=4000, help="people per region")
@@ -513,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command in ("demo", "run", "serve", "train", "evaluate"):
+            # Every configuration file, before anything touches a store (docs/configuration.md).
+            check_configuration(getattr(args, "regions", None) or None)
         if args.command in ("demo", "run"):
             with reporting_steps(TerminalProgress()):
                 result = cmd_run(args)
@@ -526,6 +535,12 @@ def main(argv: list[str] | None = None) -> int:
             cmd_serve(args)
         elif args.command == "evaluate":
             cmd_evaluate(args)
+        elif args.command == "check":
+            from fh_screening.check import dry_run, format_report
+
+            report = dry_run(args.region, Path(args.extract_dir))
+            print(format_report(report))
+            return EXIT_OK if report.ok else EXIT_REFUSED
         elif args.command == "criteria-doc":
             from fh_screening.criteria_doc import write
 

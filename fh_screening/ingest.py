@@ -22,7 +22,15 @@ from pathlib import Path
 
 import duckdb
 
-from fh_screening.config import TABLES, RegionDialect, UnitRule, accepted_atc_prefixes, load_units
+from fh_screening.config import (
+    LOCAL_TIME_ZONE,
+    TABLES,
+    RegionDialect,
+    UnitRule,
+    accepted_atc_prefixes,
+    load_units,
+)
+from fh_screening.config_schema import SOURCE_COLUMNS
 from fh_screening.faults import checkpoint
 from fh_screening.plausibility import Plausibility, load_plausibility
 from fh_screening.privacy import (
@@ -38,16 +46,6 @@ from fh_screening.store import _used_params, run_sql
 
 log = logging.getLogger(__name__)
 
-# Canonical source columns per table, as the dialect names them (beside `cpr`).
-SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "practices": ("gp_practice_id", "practice_name", "lipid_clinic_id"),
-    "patients": ("cpr", "birth_date", "sex", "gp_practice_id", "deceased_date"),
-    "lab_results": ("cpr", "sampled_at", "source_code", "source_value", "source_unit"),
-    "prescriptions": ("cpr", "atc_code", "strength_mg", "start_date", "end_date"),
-    "diagnoses": ("cpr", "icd10", "diagnosed_at"),
-    "relations": ("cpr", "relative_cpr", "relation"),
-    "genetic_tests": ("cpr", "tested_at", "result"),
-}
 # Columns a file must have; the others may be absent (then NULL, or derived from the CPR).
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "practices": ("gp_practice_id", "lipid_clinic_id"),
@@ -380,8 +378,30 @@ TIMESTAMP_COLUMNS = {"sampled_at"}
 DATE_COLUMNS = {"birth_date", "deceased_date", "start_date", "end_date", "diagnosed_at",
                 "tested_at"}
 # Typed Parquet times are local Danish time unless they carry a time zone (UTC-adjusted
-# Parquet timestamps), which is converted to it.
-LOCAL_TIME_ZONE = "Europe/Copenhagen"
+# Parquet timestamps), which is converted to it. Text timestamps likewise: with an offset
+# (a format with %z: "Z", "+01:00") or in the dialect's [region] time_zone, they become
+# local time in the staging view, marked so the parse SQL reads only converted values.
+LOCAL_MARK = " local"
+
+
+def converts_time_zone(dialect: RegionDialect, table: str) -> bool:
+    """Whether this table's text timestamps are converted to Europe/Copenhagen."""
+    return dialect.format == "csv" and (
+        "%z" in dialect.timestamp_format_for(table) or dialect.time_zone != LOCAL_TIME_ZONE)
+
+
+def _local_time_text(column: str, dialect: RegionDialect, table: str) -> str:
+    """A text timestamp as Danish local time text (ISO, marked), or the text as it came
+    when it does not parse (then the parse SQL quarantines it, naming the format)."""
+    fmt = dialect.timestamp_format_for(table)
+    if "%z" in fmt:  # DuckDB's %z reads +01:00 and +0000, not the Z of UTC
+        text = f"regexp_replace(trim({column}), '[Zz]$', '+00:00')"
+        instant = f"try_strptime({text}, {_sql_text(fmt)})"
+    else:
+        instant = (f"timezone({_sql_text(dialect.time_zone)}, "
+                   f"try_strptime(trim({column}), {_sql_text(fmt)}))")
+    local = f"timezone('{LOCAL_TIME_ZONE}', {instant})"
+    return f"coalesce(strftime({local}, '{ISO_TIMESTAMP}') || '{LOCAL_MARK}', {column})"
 
 
 def _as_text(column: str, source_type: str, canonical: str) -> str:
@@ -398,6 +418,29 @@ def _as_text(column: str, source_type: str, canonical: str) -> str:
         fmt = ISO_DATE if canonical in DATE_COLUMNS else ISO_TIMESTAMP
         return f"strftime({local}, '{fmt}')"
     return f"cast({column} as varchar)"
+
+
+# Canonical columns a region's code map translates: canonical column -> code_map column.
+# The region's own code is in the column the dialect maps to CODE_SOURCE's column.
+CODE_SOURCE = {"prescriptions": "atc_code", "diagnoses": "icd10"}
+CODE_MAPPED = {"prescriptions": {"atc_code": "target", "strength_mg": "strength_text"},
+               "diagnoses": {"icd10": "target"}}
+
+
+def _code_map_table(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
+                    table: str) -> bool:
+    """Temp table `code_map` of the region's drug or diagnosis code map ([code_maps]), on
+    the connection that builds `stg`; False when the region has none for this table."""
+    rows = {"prescriptions": dialect.drug_map, "diagnoses": dialect.diagnosis_map}.get(table)
+    if not rows:
+        return False
+    con.execute("create or replace temp table code_map "
+                "(source_code varchar, target varchar, strength_text varchar)")
+    con.executemany("insert into code_map values (?, ?, ?)", [
+        (r.source_code, r.target,
+         None if r.strength_mg is None else f"{r.strength_mg:g}".replace(".", dialect.decimal))
+        for r in rows])
+    return True
 
 
 def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str,
@@ -424,10 +467,22 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
             + f"; check the export or config/regions/{dialect.name}.toml")
     types = {name: kind for name, kind, *_ in con.execute("describe raw_stage").fetchall()}
     select = []
+    code_map = _code_map_table(con, dialect, table)
     for canonical in SOURCE_COLUMNS[table]:
         source = mapping.get(canonical)
         value = (_as_text(quote_ident(source), types.get(source, "VARCHAR"), canonical)
                  if source in header else "null")
+        if canonical in TIMESTAMP_COLUMNS and source in header and converts_time_zone(
+                dialect, table):
+            value = _local_time_text(value, dialect, table)
+        code_source = mapping.get(CODE_SOURCE.get(table, ""))
+        if code_map and canonical in CODE_MAPPED[table] and code_source in header:
+            mapped = (f"(select m.{CODE_MAPPED[table][canonical]} from code_map m "
+                      f"where m.source_code = trim(cast({quote_ident(code_source)} as varchar)))")
+            # the list's code replaces the region's code (an unlisted code stays as it came
+            # and is quarantined as no ATC / ICD-10 code); its strength fills an empty one
+            value = (f"coalesce(nullif(trim({value}), ''), {mapped})"
+                     if canonical == "strength_mg" else f"coalesce({mapped}, {value})")
         select.append(f"{value}::varchar as {canonical}")
     select.append("_row")
     con.execute(f"create or replace temp view stg as select {', '.join(select)} from raw_stage")
@@ -732,7 +787,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
 
     if dialect.format == "csv":
         header, rows_in_file = _stage_csv(side, path, dialect)
-        date_format, ts_format = dialect.date_format, dialect.timestamp_format
+        date_format, ts_format = dialect.date_format_for(table), dialect.timestamp_format_for(table)
         decimal_comma = dialect.decimal == ","
     else:
         header, rows_in_file = _stage_parquet(side, path)
@@ -741,7 +796,10 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
     params = {
         "region": dialect.name, "source_file": name,
         "decimal_comma": decimal_comma, "date_format": date_format,
-        "timestamp_format": ts_format, "icd10_style": dialect.icd10_style, "today": today,
+        # converted text timestamps are parsed as the staging view wrote them
+        "timestamp_format": (ISO_TIMESTAMP + LOCAL_MARK if converts_time_zone(dialect, table)
+                             else ts_format),
+        "timestamp_format_shown": ts_format, "icd10_style": dialect.icd10_style, "today": today,
         "accepted_atc_prefixes": accepted_atc_prefixes(),
         "max_age_years": limits.max_age_years,
         **key.sql_params(),

@@ -22,6 +22,7 @@ from fh_screening.config import CONFIG_DIR, EXPECTATIONS_DIR, PROJECT_ROOT, SQL_
 # thresholds, units and dialects, the expectation suites and the SQL transformations.
 CONFIG_GLOBS: tuple[tuple[Path, str], ...] = (
     (CONFIG_DIR, "**/*.toml"),
+    (CONFIG_DIR, "code_lists/*.csv"),  # code maps and drug lists change results too
     (EXPECTATIONS_DIR, "**/*.json"),
     (SQL_DIR, "**/*.sql"),
 )
@@ -30,7 +31,16 @@ CONFIG_GLOBS: tuple[tuple[Path, str], ...] = (
 def config_files() -> list[Path]:
     """The files `config_hash` covers, in a fixed order."""
     found = {p for root, pattern in CONFIG_GLOBS for p in root.glob(pattern) if p.is_file()}
-    return sorted(found, key=lambda p: p.relative_to(PROJECT_ROOT).as_posix())
+    return sorted(found, key=_relative)
+
+
+def _relative(path: Path, root: Path = PROJECT_ROOT) -> str:
+    """A configuration file's name in the hash: relative to the project, or, for a
+    configuration folder outside it ($FH_CONFIG_DIR), as if it were the project's config/."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return "config/" + path.relative_to(CONFIG_DIR).as_posix()
 
 
 def config_hash(files: list[Path] | None = None, root: Path = PROJECT_ROOT) -> str:
@@ -40,7 +50,7 @@ def config_hash(files: list[Path] | None = None, root: Path = PROJECT_ROOT) -> s
     dialect or a threshold in place. The hash changes with any of them (and only then)."""
     digest = hashlib.sha256()
     for path in files if files is not None else config_files():
-        rel = path.relative_to(root).as_posix()
+        rel = _relative(path, root)
         data = path.read_bytes()
         digest.update(f"{rel}\0{len(data)}\0".encode())
         digest.update(data)

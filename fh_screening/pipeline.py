@@ -23,6 +23,7 @@ from fh_screening.accounting import check_ingest_results, check_store
 from fh_screening.config import (
     PROJECT_ROOT,
     SAMPLES_DIR,
+    check_configuration,
     check_region_name,
     load_region,
     load_thresholds,
@@ -456,6 +457,7 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
     `returns`: the clinics' returns folder (default `<home>/returns`)."""
     for region in regions:
         check_region_name(region)
+    check_configuration(regions)  # every file, before the first region is ingested
     if run_id is not None:
         check_run_id(run_id)
     check_run_id_free(ws, run_id, regions)  # before any work: a run id owns its regions

@@ -58,9 +58,12 @@ def load_strengths(path: Path) -> tuple[StrengthRange, ...]:
 
 
 def load_plausibility(config_dir: Path = CONFIG_DIR) -> Plausibility:
+    from fh_screening.config_schema import PlausibilityFile, validate
+
     path = config_dir / "plausibility.toml"
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        validate(PlausibilityFile, raw, path)
         return Plausibility(
             max_age_years=int(raw["age"]["max_years"]["value"]),
             refuse_share_above=float(raw["file"]["refuse_share_above"]["value"]),

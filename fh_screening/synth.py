@@ -294,8 +294,10 @@ class LabProfile:
     """How a region's labs report a panel: which code and unit for which analyte.
 
     The dialect says which codes exist; the profile adds the habits the dialect cannot
-    (shares of fasting panels, of mass units, of missing LDL). Every code here is checked
-    against the dialect's [lab_codes] before use, so the two cannot drift apart silently.
+    (shares of fasting panels, of mass units, of missing LDL; the reference interval a
+    national extract carries beside each result). Profiles are configuration
+    (`config/synth/lab_profiles.toml`); every code is checked against the dialect's
+    [lab_codes] before use, so the two cannot drift apart silently.
     """
 
     codes: dict[str, tuple[tuple[str, float], ...]]
@@ -305,32 +307,42 @@ class LabProfile:
     mass_unit: str = "mg/dL"
     mass_codes: dict[str, str] = field(default_factory=dict)
     ldl_missing_share: float = 0.0
+    reference_limits: dict[str, tuple[float, float]] = field(default_factory=dict)
+    reference_columns: tuple[str, ...] = ()
 
 
-LAB_PROFILES: dict[str, LabProfile] = {
-    # NPU codes, mostly NPU01568 for LDL, a local code merged into LDL, fasting codes on
-    # fasting panels (DOMAIN.md "Danish context"; config/regions/syddanmark.toml).
-    "syddanmark": LabProfile(
-        codes={"total_chol": (("NPU01566", 1.0),), "hdl": (("NPU01567", 1.0),),
-               "triglycerides": (("NPU04094", 1.0),),
-               "ldl": (("NPU01568", 0.94), ("AAB00101", 0.06)), "tsh": (("NPU03577", 1.0),),
-               "alp": (("NPU27783", 1.0),), "bilirubin": (("NPU01370", 1.0),),
-               "albumin": (("NPU19673", 1.0),)},
-        fasting_share=0.15, fasting_codes={"ldl": "NPU10171", "triglycerides": "NPU03620"},
-    ),
-    # LOINC with a per-row unit: ~60 % of panels in mg/dL (TC then as 2093-3), LDL missing
-    # on ~25 % of panels, direct LDL on some (design brief; midtjylland.toml).
-    "midtjylland": LabProfile(
-        codes={"total_chol": (("14647-2", 1.0),), "hdl": (("2085-9", 1.0),),
-               "triglycerides": (("2571-8", 1.0),),
-               "ldl": (("13457-7", 0.8), ("18262-6", 0.13), ("MID-LDLD", 0.07)),
-               "tsh": (("3016-3", 1.0),), "alp": (("6768-6", 1.0),),
-               "bilirubin": (("1975-2", 1.0),), "albumin": (("1751-7", 1.0),)},
-        mass_share=0.6, mass_codes={"total_chol": "2093-3", "hdl": "2085-9",
-                                    "triglycerides": "2571-8"},
-        ldl_missing_share=0.25,
-    ),
-}
+LAB_PROFILES_FILE = ("synth", "lab_profiles.toml")
+
+
+def load_lab_profiles(config_dir: Path | None = None) -> dict[str, LabProfile]:
+    """The regions' lab habits for the synthetic samples, from configuration."""
+    import tomllib
+
+    from fh_screening.config import CONFIG_DIR, ConfigError
+
+    path = (config_dir or CONFIG_DIR).joinpath(*LAB_PROFILES_FILE)
+    if not path.exists():
+        return {}
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    profiles = {}
+    for region, spec in raw.items():
+        try:
+            profiles[region] = LabProfile(
+                codes={a: tuple((str(c), float(w)) for c, w in opts)
+                       for a, opts in spec.pop("codes").items()},
+                reference_limits={a: (float(lo), float(hi)) for a, (lo, hi)
+                                  in spec.pop("reference_limits", {}).items()},
+                reference_columns=tuple(spec.pop("reference_columns", ())),
+                **spec)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: [{region}] is not a lab profile ({exc})") from exc
+        if profiles[region].reference_limits and len(profiles[region].reference_columns) != 2:
+            raise ConfigError(f"{path}: [{region}] reference_limits needs reference_columns "
+                              "= [lower column, upper column]")
+    return profiles
+
+
+LAB_PROFILES: dict[str, LabProfile] = load_lab_profiles()
 
 
 @dataclass
@@ -1416,6 +1428,9 @@ def lab_profile(dialect: RegionDialect) -> LabProfile:
     missing = set(ANALYTES) - set(profile.codes)
     if missing:
         raise ValueError(f"{dialect.name}: no lab code for {sorted(missing)}")
+    if profile.reference_limits and set(profile.reference_limits) != set(ANALYTES):
+        raise ValueError(f"{dialect.name}: reference_limits needs every analyte, not "
+                         f"{sorted(profile.reference_limits)}")
     return profile
 
 
@@ -1467,12 +1482,17 @@ def _lab_source_rows(rng: np.random.Generator, pop: Population, dialect: RegionD
             value[mrows] = np.round(value[mrows] / units[a].convert[profile.mass_unit])
             decimals[mrows] = 0
     drop = (analyte == ANALYTES.index("ldl")) & ldl_missing
-    frame = pl.DataFrame({
+    columns = {
         "cpr": lab["cpr"], "sampled_at": lab["sampled_at"],
         "source_code": pl.Series(code_names).gather(code),
         "source_value": value, "source_unit": pl.Series(unit_names).gather(unit),
         "_decimals": decimals,
-    }).filter(~pl.Series(drop))  # still sorted by CPR, time and analyte
+    }
+    if profile.reference_limits:  # the lab's interval in the canonical unit, per analyte
+        for i, name in enumerate(profile.reference_columns):
+            limits = np.array([profile.reference_limits[a][i] for a in ANALYTES])
+            columns[name] = limits[analyte]
+    frame = pl.DataFrame(columns).filter(~pl.Series(drop))  # sorted by CPR, time, analyte
     return frame, int(drop.sum())
 
 
@@ -1624,7 +1644,7 @@ def _as_text(df: pl.DataFrame, dialect: RegionDialect) -> pl.DataFrame:
         elif dtype.is_numeric():
             decimals = pl.col("_decimals") if "_decimals" in df.columns else pl.lit(2)
             e = _number_text(col.cast(pl.Float64), decimals, comma)
-            if "_text" in df.columns:
+            if "_text" in df.columns and name == "source_value":  # the result, not its limits
                 e = pl.coalesce(pl.col("_text"), e)
         else:
             e = col
@@ -1710,7 +1730,9 @@ def write_region(pop: Population, dialect: RegionDialect, out_dir: Path,
             frame, rows = _interleave(rng, frame, bad)
         name = file_name(dialect.files[table], pop.end)
         path = out_dir / name
-        columns = dialect.columns.get(table, {})
+        columns = dict(dialect.columns.get(table, {}))
+        if table == "lab_results":  # columns the export carries that ingest does not read
+            columns |= {c: c for c in lab_profile(dialect).reference_columns}
         if dialect.format == "csv":
             _write_csv(frame, dialect, columns, path)
         else:
@@ -1727,7 +1749,7 @@ def write_region(pop: Population, dialect: RegionDialect, out_dir: Path,
 
 
 def write_samples(out_dir: Path, people_per_region: int = 4000, seed: int = DEFAULT_SEED,
-                  regions: tuple[str, ...] = ("syddanmark", "midtjylland"),
+                  regions: tuple[str, ...] | None = None,
                   world: WorldParams = DEFAULT_WORLD) -> dict[str, Any]:
     """The shipped sample data: <out_dir>/<region>/..., truth.csv and manifest.json.
 
@@ -1741,6 +1763,10 @@ def write_samples(out_dir: Path, people_per_region: int = 4000, seed: int = DEFA
     world writes exactly what the generator wrote before worlds existed.
     """
     out_dir = Path(out_dir)
+    if regions is None:  # every configured region (config/regions/*.toml)
+        from fh_screening.config import list_regions
+
+        regions = tuple(list_regions())
     slots = {r: region_slot(r) for r in regions}
     if len(set(slots.values())) != len(slots):
         raise ValueError(f"regions share a CPR slot (crc32 % 9): {slots}")

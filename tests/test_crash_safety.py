@@ -53,14 +53,15 @@ def cli(home: Path, extract_root: Path, fault: str | None = None,
         env["FH_FAULT"] = fault
     return subprocess.Popen(
         [sys.executable, "-m", "fh_screening.cli", "--home", str(home), "run", "--no-prefect",
-         "--extract-root", str(extract_root), "--run-id", RUN_ID, *options],
+         "--regions", *REGIONS, "--extract-root", str(extract_root), "--run-id", RUN_ID,
+         *options],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture(scope="module")
 def extracts(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("extracts")
-    write_samples(root, people_per_region=400, seed=11)
+    write_samples(root, people_per_region=400, seed=11, regions=tuple(REGIONS))
     return root
 
 

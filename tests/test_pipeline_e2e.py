@@ -9,18 +9,23 @@ import re
 import polars as pl
 import pytest
 
-from fh_screening.config import SAMPLES_DIR
+from fh_screening.config import SAMPLES_DIR, list_regions
 from fh_screening.evaluate import load_truth, model_performance, rule_performance
 from fh_screening.privacy import load_key
 from fh_screening.store import Workspace, connect
+from fh_screening.synth import region_prefix
 
 CPR = re.compile(r"\b\d{6}-?\d{4}\b")
-# The shipped model on the sample, measured once (README, docs/model.md).
-# 14 screened carriers, 6,053 adults: 50 / 100 / 200 per 100k = 3 / 6 / 12 slots.
-SAMPLE_AUC = 0.9805
-SAMPLE_AP = 0.5235
-SAMPLE_FOUND = {(100, "model"): 3, (100, "DLCN >= 6"): 2, (100, "LDL threshold"): 2,
-                (200, "model"): 4, (200, "DLCN >= 6"): 2, (200, "LDL threshold"): 3}
+# The shipped model on the sample, measured once: since issue 22 the sample has three
+# regions (midtjylland, nordjylland, syddanmark): 8,150 screened, 24 screened carriers,
+# 9,058 adults: 50 / 100 / 200 per 100k = 5 / 9 / 18 slots. (The two-region sample had
+# 5,470 screened and 14 carriers, AUC 0.9805, AP 0.5235.) Rankings: model_eval.RANKINGS.
+SAMPLE_SCREENED, SAMPLE_CARRIERS = 8150, 24
+SAMPLE_AUC = 0.9842
+SAMPLE_AP = 0.6663
+SAMPLE_FOUND = {(100, "model probability"): 7, (100, "DLCN points, then untreated LDL"): 5,
+                (100, "untreated-LDL estimate"): 5, (200, "model probability"): 9,
+                (200, "DLCN points, then untreated LDL"): 6, (200, "untreated-LDL estimate"): 6}
 
 
 @pytest.fixture(scope="session")
@@ -32,17 +37,19 @@ def national_run(prefect_harness, tmp_path_factory):
     return Workspace(home), result
 
 
-def test_flow_writes_every_output_for_both_regions(national_run):
+def test_flow_writes_every_output_for_every_shipped_region(national_run):
     ws, result = national_run
     out = ws.output_dir / result["run_id"]
     summary = json.loads((out / "run_summary.json").read_text())
-    assert summary["regions"] == ["midtjylland", "syddanmark"]
+    regions = list_regions()
+    assert summary["regions"] == regions and len(regions) >= 3
+    prefixes = {region_prefix(r) for r in regions}  # MID, NOR, SYD: one per region
     clinics = {f.stem for f in (out / "referrals").glob("*.csv")}
-    assert {c[:3] for c in clinics} == {"MID", "SYD"}
+    assert {c[:3] for c in clinics} == prefixes
     assert all(n > 0 for n in summary["outputs"]["referrals"].values())
-    assert {p.stem[:3] for p in (out / "gp_reports").glob("*.html")} == {"MID", "SYD"}
-    assert {c.stem[:3] for c in (out / "cascade").glob("*.csv")} == {"MID", "SYD"}
-    for region in ("midtjylland", "syddanmark"):
+    assert {p.stem[:3] for p in (out / "gp_reports").glob("*.html")} == prefixes
+    assert {c.stem[:3] for c in (out / "cascade").glob("*.csv")} == prefixes
+    for region in regions:
         ingest = summary["ingest"][region]
         assert ingest["rows_read"] == ingest["rows_accepted"] + ingest["rows_quarantined"]
         assert ingest["rows_quarantined"] > 0  # the samples carry counted anomalies
@@ -64,11 +71,12 @@ def test_quarantine_matches_the_injected_anomalies(national_run):
 def test_referral_lists_are_ranked_and_reidentified(national_run):
     ws, result = national_run
     for path in (ws.output_dir / result["run_id"] / "referrals").glob("*.csv"):
-        frame = pl.read_csv(path, schema_overrides={"cpr": pl.String})
-        assert frame["rank"].to_list() == list(range(1, frame.height + 1))
-        assert frame["cpr"].str.contains(r"^\d{6}-\d{4}$").all()
+        # the run's language is Danish: ';', Danish titles (issue 21)
+        frame = pl.read_csv(path, separator=";", schema_overrides={"CPR": pl.String})
+        assert frame["Rang"].to_list() == list(range(1, frame.height + 1))
+        assert frame["CPR"].str.contains(r"^\d{6}-\d{4}$").all()
         assert "person_id" not in frame.columns
-        assert frame["reasons"].str.len_chars().min() > 0
+        assert frame["Begrundelser"].str.len_chars().min() > 0
 
 
 def test_gp_reports_hold_only_their_own_practice(national_run):
@@ -172,7 +180,7 @@ def test_run_scores_everyone_with_the_current_model(national_run):
     finally:
         con.close()
     screened, scored, referred, excluded_referred, mismatched, unexplained, dropped = counts
-    assert screened == scored == 5470
+    assert screened == scored == SAMPLE_SCREENED
     assert referred == sum(r["referral"] for r in result["screening"].values())
     assert (excluded_referred, mismatched, dropped) == (0, 0, 0)
     assert unexplained == 0
@@ -185,7 +193,7 @@ def test_model_against_the_truth_on_the_sample(national_run):
     perf = against_truth(national_run[0], model_performance)
     print(perf)
     scores = perf["scores"]
-    assert scores["n"] == 5470 and scores["positives"] == 14
+    assert scores["n"] == SAMPLE_SCREENED and scores["positives"] == SAMPLE_CARRIERS
     assert scores["roc_auc"] == pytest.approx(SAMPLE_AUC, abs=0.01)
     assert scores["average_precision"] == pytest.approx(SAMPLE_AP, abs=0.03)
     table = {(r["capacity_per_100k"], r["ranking"]): r for r in perf["capacity"]}

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fh_screening.config import SAMPLES_DIR, ConfigError, load_region
+from fh_screening.config import SAMPLES_DIR, ConfigError, list_regions, load_region
 from fh_screening.ingest import IngestError, ingest_region, region_files
 from fh_screening.pipeline import default_extract_dir, ingest_step, output_step, run_screening
 from fh_screening.privacy import attach_vault
@@ -32,11 +32,12 @@ def sample_cprs() -> set[bytes]:
     without the dash: what must not leak."""
     con = duckdb.connect()
     values: set[str] = set()
-    for region in ("syddanmark", "midtjylland"):
+    for region in list_regions():  # every shipped region
         dialect = load_region(region)
         for table, path in region_files(dialect, SAMPLES_DIR / region):
             cols = [dialect.columns.get(table, {}).get(c) for c in ("cpr", "relative_cpr")]
-            reader = ("read_csv($p, delim=';', encoding='latin-1', all_varchar=true)"
+            reader = (f"read_csv($p, delim='{dialect.delimiter}', encoding="
+                      f"'{dialect.encoding}', all_varchar=true)"
                       if dialect.format == "csv" else "read_parquet($p)")
             for col in filter(None, cols):
                 q = '"' + col.replace('"', '""') + '"'

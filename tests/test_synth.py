@@ -3,6 +3,7 @@ each region's dialect, with counted anomalies that appear only in the files."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import math
@@ -15,7 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fh_screening.config import load_region, load_units
+from fh_screening.config import list_regions, load_region, load_units
 from fh_screening.synth import (
     CARRIER_RATE,
     DEFAULT_END,
@@ -301,11 +302,12 @@ def test_write_samples_is_byte_identical(samples, tmp_path):
             assert (tmp_path / path.relative_to(out)).read_bytes() == path.read_bytes(), path
     on_disk = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert on_disk["seed"] == SEED and on_disk["people_per_region"] == 1500
-    assert set(on_disk["regions"]) == {"syddanmark", "midtjylland"}
+    assert set(on_disk["regions"]) == set(list_regions())  # every shipped region
     truth = pl.read_csv(out / "truth.csv", schema_overrides={"cpr": pl.String})
     assert truth.columns == ["cpr", "region", "family_id", "fh_carrier", "polygenic_z",
                              "hypothyroid"]
-    assert truth.height == 3000 and truth["cpr"].n_unique() == 3000
+    people = 1500 * len(list_regions())
+    assert truth.height == people and truth["cpr"].n_unique() == people
 
 
 def test_syddanmark_csv_is_latin1_semicolon_decimal_comma(samples):
@@ -348,9 +350,9 @@ def test_syddanmark_csv_is_latin1_semicolon_decimal_comma(samples):
 def test_duckdb_reads_both_regions_with_the_manifest_row_counts(samples):
     out, manifest = samples
     con = duckdb.connect()
-    assert manifest["files"]["truth.csv"]["rows"] == 3000
+    assert manifest["files"]["truth.csv"]["rows"] == 1500 * len(list_regions())
     regional = {k: v for k, v in manifest["files"].items() if "/" in k}
-    assert len(regional) == 14
+    assert len(regional) == 7 * len(list_regions())
     for relative, meta in regional.items():
         region, name = relative.split("/")
         dialect = load_region(region)
@@ -358,13 +360,15 @@ def test_duckdb_reads_both_regions_with_the_manifest_row_counts(samples):
         path = str(out / relative)
         if dialect.format == "csv":
             rel = con.execute(
-                "select * from read_csv(?, encoding='latin-1', delim=';', header=true, "
-                "all_varchar=true)", [path])
+                "select * from read_csv(?, encoding=?, delim=?, header=true, "
+                "all_varchar=true)", [path, dialect.encoding, dialect.delimiter])
         else:
             rel = con.execute("select * from read_parquet(?)", [path])
         columns = [d[0] for d in rel.description]
         assert len(rel.fetchall()) == meta["rows"], (region, name)
-        assert columns == list(dialect.columns[meta["table"]].values()), (region, name)
+        extra = (lab_profile(dialect).reference_columns if meta["table"] == "lab_results"
+                 else ())
+        assert columns == [*dialect.columns[meta["table"]].values(), *extra], (region, name)
     types = dict(con.execute(
         "select column_name, column_type from (describe select * from read_parquet(?))",
         [str(out / "midtjylland" / file_name("lab_results*.parquet", DEFAULT_END))]
@@ -378,7 +382,8 @@ def _region_rows(out: Path, region: str, table: str) -> pl.DataFrame:
     dialect = load_region(region)
     path = out / region / file_name(dialect.files[table], DEFAULT_END)
     if dialect.format == "csv":
-        frame = pl.read_csv(path, separator=";", encoding="latin-1", infer_schema=False)
+        frame = pl.read_csv(path, separator=dialect.delimiter, infer_schema=False,
+                            encoding="latin-1" if dialect.encoding == "latin-1" else "utf8")
     else:
         frame = pl.read_parquet(path)
     back = {s: c for c, s in dialect.columns[table].items()}
@@ -481,8 +486,9 @@ def test_lab_profile_must_match_the_dialect():
         k: v for k, v in dialect.lab_codes.items() if k != "AAB00101"}})
     with pytest.raises(ValueError, match="AAB00101"):
         lab_profile(broken)
-    # A region without a profile reports under the first code of each analyte.
-    new = type(dialect)(**{**dialect.__dict__, "name": "nordjylland"})
+    # A region without a profile (no section in config/synth/lab_profiles.toml) reports
+    # under the first code of each analyte.
+    new = type(dialect)(**{**dialect.__dict__, "name": "fyn"})
     assert lab_profile(new).codes["ldl"] == (("NPU01568", 1.0),)
 
 
@@ -492,3 +498,43 @@ def test_determinism_does_not_depend_on_python_hash_seed(syd):
     assert np.array_equal(syd.truth["polygenic_z"].to_numpy(),
                           generate_population(2000, SEED, "syddanmark").truth[
                               "polygenic_z"].to_numpy())
+
+
+def test_nordjylland_is_shaped_like_the_national_laboratory_database(samples):
+    """UTF-8 CSV, NPU01568 (measured) and DNK35308 (calculated) LDL, the lab's reference
+    interval beside each result, ISO timestamps: a third dialect by configuration."""
+    out, manifest = samples
+    dialect = load_region("nordjylland")
+    lab = (out / "nordjylland" / file_name(dialect.files["lab_results"], DEFAULT_END)) \
+        .read_bytes().decode("utf-8")
+    lines = lab.split("\n")
+    assert lines[0] == ("PATIENT_CPR,SAMPLINGTIME,ANALYSISCODE,VALUE,UNIT,"
+                        "REFERENCE_INTERVAL_LOWER,REFERENCE_INTERVAL_UPPER")
+    rows = [r for r in csv.reader(lines[1:-1]) if re.fullmatch(r"\d+(\.\d+)?", r[3])]
+    ldl_codes = {r[2] for r in rows if dialect.lab_codes.get(r[2]) == "ldl"}
+    assert ldl_codes == {"NPU01568", "DNK35308"}
+    calculated = sum(r[2] == "DNK35308" for r in rows)
+    measured = sum(r[2] == "NPU01568" for r in rows)
+    assert 0.8 < calculated / (calculated + measured) < 0.9  # profile weight 0.85
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:00", r[1]) for r in rows[:200])
+    tsh = [r for r in rows if r[2] == "NPU03577"]
+    assert tsh and all(r[5:] == ["0.3", "4"] for r in tsh)  # lab_profiles.toml, mIU/L
+    assert manifest["regions"]["nordjylland"]["encoding"] == "utf-8"
+    patients = (out / "nordjylland" / file_name(dialect.files["patients"], DEFAULT_END))
+    assert patients.read_text(encoding="utf-8").split("\n")[0] == "PNR,YDERNR,DOEDDATO"
+
+
+def test_the_shipped_samples_are_what_the_generator_writes(tmp_path):
+    """data_samples/ is reproducible: `fh-screening synth` with its defaults writes every
+    shipped file byte for byte (adding a region leaves the others' files unchanged)."""
+    from fh_screening.config import SAMPLES_DIR
+
+    shipped = json.loads((SAMPLES_DIR / "manifest.json").read_text(encoding="utf-8"))
+    again = write_samples(tmp_path, people_per_region=shipped["people_per_region"],
+                          seed=shipped["seed"])
+    assert again == shipped
+    assert set(shipped["regions"]) == set(list_regions())
+    for relative, meta in shipped["files"].items():
+        data = (SAMPLES_DIR / relative).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == meta["sha256"], relative
+        assert (tmp_path / relative).read_bytes() == data, relative

@@ -51,7 +51,7 @@ select
         when cpr_problem is not null then {'field': 'cpr', 'reason': cpr_problem}
         when not known_person then {'field': 'cpr', 'reason': 'person not in the patients extract'}
         when sampled_at is null
-            then {'field': 'sampled_at', 'reason': 'not a timestamp in the format ' || $timestamp_format}
+            then {'field': 'sampled_at', 'reason': 'not a timestamp in the format ' || $timestamp_format_shown}
         when cast(sampled_at as date) > $today
             then {'field': 'sampled_at', 'reason': 'sample date in the future'}
         when cast(sampled_at as date) < birth_date
