@@ -59,7 +59,9 @@ def build_run_docs(home: Path, run_id: str, as_of: date,
                    validated: dict[str, list[str]]) -> Path | None:
     """Copy this run's GX results (`validated`: region -> file labels) under
     `<home>/gx/<run_id>/` and render its Data Docs there; returns index.html, or the
-    earlier site of this run id (None if none) when this run validated no file."""
+    earlier site of this run id (None if none) when this run validated no file.
+    GX's site builder needs an absolute folder (the demo's home is `workspace`)."""
+    home = home.resolve()
     final = run_dir(home, run_id)
     found = [(region, pending_dir(home, region) / f"{safe_name(name)}.json")
              for region, names in sorted(validated.items()) for name in names]

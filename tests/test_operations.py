@@ -58,10 +58,14 @@ def test_the_ui_setting_follows_the_api_port():
 
 @pytest.fixture(scope="module")
 def one_run(tmp_path_factory):
+    # A relative home, as the demo's `workspace`: GX's site builder refused one
+    # ("base_directory must be an absolute path") and the demo had no Data Docs.
     home = tmp_path_factory.mktemp("ops-home")
-    argv = ["--home", str(home), "run", "--no-prefect", "--regions", "syddanmark",
+    argv = ["--home", home.name, "run", "--no-prefect", "--regions", "syddanmark",
             "--extract-root", str(SAMPLES_DIR), "--run-id", "ops"]
-    return home, argv
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(home.parent)
+        yield home, argv
 
 
 def test_progress_line_and_gx_data_docs_per_run(one_run, capsys):
@@ -105,3 +109,4 @@ def test_data_docs_that_cannot_be_rendered_do_not_hold_back_the_lists(tmp_path, 
                                     {"ingest": {"syddanmark": {"validated_files": ["a.csv"]}}})
     assert docs is None and why == "RuntimeError: renderer broke on <cpr>"
     assert not (tmp_path / "gx" / "r").exists() and not (tmp_path / "gx" / ".r.tmp").exists()
+
