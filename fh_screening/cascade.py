@@ -219,10 +219,11 @@ def write_cascade(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str, A
         write_private(out / f"{stem}.html", render_table_page(
             page, label(PAGE_COLUMNS), title=title, meta=meta, note=note,
             filter_columns=("priority", "sex", "already_referred", "genetic_test"),
-            group_column="family_id", highlight=("priority", 1)))
+            group_column="family_id", highlight=("priority", 1), t=t,
+            empty=t("lists.cascade_empty")))
         write_private(out / f"{stem}-families.html", render_table_page(
             fam, label(FAMILY_PAGE_COLUMNS), title=title, meta=meta, note=note,
-            filter_columns=("consent_status",)))
+            filter_columns=("consent_status",), t=t))
         result.files += [f"{stem}.csv", f"{stem}-families.csv", f"{stem}-pending.csv",
                          f"{stem}.xlsx", f"{stem}.html", f"{stem}-families.html"]
         numbers = fam["family_id"].to_list()

@@ -12,6 +12,8 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from fh_screening.i18n import Translator
+
 
 def template_env() -> Environment:
     """Jinja environment over fh_screening/templates, HTML-escaping by default."""
@@ -116,11 +118,15 @@ def render_table_page(frame: pl.DataFrame, columns: list[Col], *, title: str, me
                       note: str, filter_columns: tuple[str, ...] = (),
                       group_column: str | None = None,
                       highlight: tuple[str, ...] | None = None,
-                      empty: str = "No rows.") -> str:
+                      empty: str | None = None, t: Translator | None = None) -> str:
     """The frame as a sortable, filterable table page. `filter_columns` (shown columns)
     get a drop-down of their values; a change of `group_column` draws a rule between rows
     (families); `highlight` = (column, value, ...) shades rows holding one of the values
-    (urgent and high priority)."""
+    (urgent and high priority). The page's own controls follow the list's language `t`
+    (a Danish clinic got English "Filter", "all" and "12 of 12 rows" beside Danish columns)."""
+    t = t or Translator("en")
+    ui = {"lang": t.lang, **{k: t(f"table.{k}") for k in ("filter", "any_text", "all", "of",
+                                                          "rows")}}
     shown = [{"label": c.label, "numeric": frame.schema[c.name].is_numeric(), "wide": c.wide,
               "nowrap": c.nowrap} for c in columns]
     names = [c.name for c in columns]
@@ -131,4 +137,4 @@ def render_table_page(frame: pl.DataFrame, columns: list[Col], *, title: str, me
     return template_env().get_template("table_page.html.j2").render(
         title=title, meta=meta, note=note, columns=shown,
         rows_html=Markup(_rows_html(frame, columns, group_column, highlight)),
-        row_count=frame.height, filters=filters, empty=empty)
+        row_count=frame.height, filters=filters, empty=empty or t("table.empty"), ui=ui)

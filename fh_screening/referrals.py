@@ -259,7 +259,7 @@ def write_referrals(con: duckdb.DuckDBPyConnection, out: Path, params: dict[str,
                 params["referral_rerefer_ldl_rise_at_least"]), version=code_version)
             + " " + t("returns.help"),
             filter_columns=("priority", "status", "sex", "gp_practice_id", "dlcn_category"),
-            highlight=("priority", t("value.priority_urgent"), t("value.priority_high"))))
+            highlight=("priority", t("value.priority_urgent"), t("value.priority_high")), t=t))
         result.per_clinic[clinic_id] = frame.height
         result.files += [f"{stem}.csv", f"{stem}.xlsx", f"{stem}.html"]
     record_history(con, referrals, run_id=run_id, as_of=as_of)

@@ -51,8 +51,10 @@ def prefect_harness(tmp_path_factory):
 # Two consecutive screening runs on a copy of the sample data, shared by the output tests
 # (tests/test_referrals.py, test_gp_reports.py, test_cascade.py, test_browser.py):
 # r1 on the shipped extracts as of 2026-06-30; r2 as of 2026-07-31 after a new July lab
-# extract for Midtjylland that raises one referred patient's LDL clearly (5.6 -> 7.6,
-# untreated: a re-referral) and another's slightly (6.5 -> 7.0: not listed again).
+# extract for Midtjylland that raises one referred patient's LDL clearly (at most 6.4
+# before, now 7.6 untreated: the pooled estimate rises 5.83 -> 6.23 and the model's
+# probability to the high tier, a re-referral) and another's slightly (6.5 -> 7.0: not
+# listed again).
 RAISED_CLEARLY = ("040188-0313", 7.6)
 RAISED_SLIGHTLY = ("081270-1379", 7.0)
 REGIONS = ["midtjylland", "syddanmark"]

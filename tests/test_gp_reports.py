@@ -121,7 +121,9 @@ def test_english_from_the_same_template_and_the_same_pages_from_worker_processes
     assert "Possible familial hypercholesterolaemia: Lægepraksis Æblehaven" in html
     row = patient_row(html, "180261-9345")
     assert "Index LDL 4.3 mmol/L on 2026-02-12" in row and "65 years, man" in row
-    assert "<li>Refer to the lipid clinic (high priority).</li>" in row
+    # r1 referred him, so this later report says the clinic has him (issue 21)
+    assert "<li>Already with the lipid clinic: no new referral needed.</li>" in row
+    assert "<li>Refer to the lipid clinic" not in row
     assert "Høj" not in html and "mmol/L den" not in html
 
 

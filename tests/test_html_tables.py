@@ -85,31 +85,40 @@ class Page:
 
 
 def test_triage_page_sorts_and_filters_in_a_real_browser(browser, output_runs):
+    """The Danish triage page (the run's language): columns, controls and counts in
+    Danish, sorted and filtered in a real browser."""
     path = output_runs.folder("r1") / "referrals" / "MID-LK1.html"
-    listed = pl.read_csv(path.with_suffix(".csv"))
+    listed = pl.read_csv(path.with_suffix(".csv"), separator=";", decimal_comma=True,
+                         infer_schema_length=None)
     view = Page(browser, path)
     page = view.page
     assert page.locator("table#list").is_visible()
-    assert page.locator("#list tbody tr").count() == listed.height == 17
+    assert page.locator("#list tbody tr").count() == listed.height == 12
+    assert page.get_attribute("html", "lang") == "da"
     page.screenshot(path=ARTIFACTS / "referrals.png")
     headers = page.locator("#list thead th").all_inner_texts()
-    cpr, ldl = headers.index("CPR") + 1, headers.index("untreated LDL") + 1
-    assert view.column(cpr) == listed["cpr"].to_list()  # as ranked
+    estimate = "Anslået ubehandlet LDL (mmol/L)"
+    cpr, ldl = headers.index("CPR") + 1, headers.index(estimate) + 1
+    assert view.column(cpr) == listed["CPR"].to_list()  # as ranked
 
-    header = page.locator("#list thead th", has_text="untreated LDL").locator("button")
+    header = page.locator("#list thead th", has_text=estimate).locator("button")
     header.click()
     ascending = [float(v) for v in view.column(ldl)]
-    assert ascending == sorted(listed["untreated_ldl_estimate"].to_list())
-    assert view.column(cpr) != listed["cpr"].to_list()
+    assert ascending == sorted(listed[estimate].to_list())
+    assert view.column(cpr) != listed["CPR"].to_list()
     header.click()
     assert [float(v) for v in view.column(ldl)] == sorted(ascending, reverse=True)
 
+    assert page.get_attribute("#q", "placeholder") == "enhver tekst"
     page.fill("#q", "180261")
     assert view.column(cpr) == ["180261-9345"]
-    assert page.inner_text("#count") == "1 of 17 rows"
+    assert page.inner_text("#count") == "1 af 12 rækker"
     page.fill("#q", "")
-    page.select_option("select[data-col='1']", "standard")
-    assert set(view.column(2)) == {"standard"} and len(view.column(2)) == 16
+    standard = listed.filter(pl.col("Prioritet") == "almindelig").height
+    assert standard == 11
+    page.select_option("select[data-col='1']", "almindelig")
+    assert set(view.column(2)) == {"almindelig"} and len(view.column(2)) == standard
+    assert page.inner_text("#count") == f"{standard} af 12 rækker"
     assert view.errors == []
 
 
@@ -121,32 +130,41 @@ def test_gp_report_cascade_page_and_letter_render_cleanly(browser, output_runs):
     assert gp.page.locator("svg.ldlchart").count() >= 1
     gp.page.screenshot(path=ARTIFACTS / "gp_report.png")
 
-    cascade = Page(browser, folder / "cascade" / "MID-LK1.html")
-    assert cascade.page.locator("table#list tbody tr").count() == \
-        output_runs.first["outputs"]["cascade"]["MID-LK1"]
+    # No relative is named before an index patient consents: the relatives' page says so.
+    relatives = Page(browser, folder / "cascade" / "MID-LK1.html")
+    assert output_runs.first["outputs"]["cascade"]["MID-LK1"] == 0
+    assert relatives.page.locator("#list tbody tr").count() == 0
+    assert relatives.page.inner_text("#count") == "0 af 0 rækker"
+    assert "Ingen slægtninge listet endnu" in relatives.page.inner_text("body")
+
+    cascade = Page(browser, folder / "cascade" / "MID-LK1-families.html")
+    families = pl.read_csv(folder / "cascade" / "MID-LK1-families.csv", separator=";")
+    assert cascade.page.locator("table#list tbody tr").count() == families.height == \
+        output_runs.first["outputs"]["families"]["MID-LK1"] == 7
     cascade.page.screenshot(path=ARTIFACTS / "cascade.png")
     cascade.page.emulate_media(media="print")
     assert not cascade.page.locator(".controls").is_visible()  # print hides the controls
     cascade.page.emulate_media(media="screen")
+    first = families["Familie-id"][0]
     cascade.page.locator("#list a").first.click()  # the family letter, linked relatively
     cascade.page.wait_for_load_state()
-    assert cascade.page.url.endswith("/cascade/letters/MID-LK1.html#family-001")
+    assert cascade.page.url.endswith(f"/cascade/letters/MID-LK1.html#family-{first}")
     # The link shows that family's letter alone, on screen and in print (CSS :target).
-    families = pl.read_csv(folder / "cascade" / "MID-LK1.csv")["family"].n_unique()
     letters = cascade.page.locator("article.letter")
     shown = cascade.page.locator("article.letter:visible")
-    assert families > 1 and letters.count() == families and shown.count() == 1
-    assert shown.get_attribute("id") == "family-001"
+    n = families["Familie-id"].n_unique()
+    assert n > 1 and letters.count() == n and shown.count() == 1
+    assert shown.get_attribute("id") == f"family-{first}"
     assert not cascade.page.locator("#families").is_visible()
     cascade.page.screenshot(path=ARTIFACTS / "family_letter.png")
     cascade.page.emulate_media(media="print")
-    assert shown.count() == 1 and shown.get_attribute("id") == "family-001"
+    assert shown.count() == 1 and shown.get_attribute("id") == f"family-{first}"
     # Without a family chosen: the index on screen, every letter in print.
     cascade.page.goto(cascade.page.url.split("#")[0])
     cascade.page.emulate_media(media="screen")
-    assert cascade.page.locator("#families a").count() == families and shown.count() == 0
+    assert cascade.page.locator("#families a").count() == n and shown.count() == 0
     cascade.page.emulate_media(media="print")
-    assert shown.count() == families and not cascade.page.locator("#families").is_visible()
+    assert shown.count() == n and not cascade.page.locator("#families").is_visible()
     cascade.page.emulate_media(media="screen")
-    for view in (gp, cascade):
+    for view in (gp, relatives, cascade):
         assert view.errors == []

@@ -39,7 +39,7 @@ def read_lists(folder) -> pl.DataFrame:
 def test_first_run_lists_every_referral_once_as_new_and_ranked(output_runs):
     lists = read_lists(output_runs.folder("r1"))
     referred = sum(r["referral"] for r in output_runs.first["screening"].values())
-    assert lists.height == referred == 51
+    assert lists.height == referred == 37
     assert lists["cpr"].n_unique() == lists.height
     assert set(lists["status"]) == {"new"}
     for (_,), clinic in lists.group_by("clinic"):
@@ -58,32 +58,39 @@ def test_first_run_shows_the_facts_behind_a_referral(output_runs):
     assert (top["rank"], top["cpr"], top["priority"]) == (1, "180261-9345", "high")
     assert (top["age"], top["sex"], top["gp_practice_id"]) == (65, "M", "MID0014")
     assert top["practice_name"] == "Lægepraksis Æblehaven"
-    assert (top["index_ldl"], top["index_ldl_date"]) == (5.5, "2023-12-18")
+    # the latest sample of the best basis (all 7 are on treatment), not the highest
+    assert (top["index_ldl"], top["index_ldl_date"]) == (4.3, "2026-02-12")
     assert top["index_treatment"] == "atorvastatin 10 mg"
-    assert top["untreated_ldl_estimate"] == pytest.approx(8.73)  # 5.5 / (1 - 0.37)
-    assert (top["dlcn_points"], top["dlcn_category"]) == (9, "sikker")
-    assert top["dlcn_parts"] == "LDL 8, egen sygehistorie 0, familie 1, DNA ikke testet"
+    # 7 on-treatment samples pooled on the log scale, each / (1 - 0.8 x 0.37)
+    assert top["untreated_ldl_estimate"] == pytest.approx(6.75)
+    assert (top["untreated_ldl_range"], top["ldl_evidence"]) == ("4,6-9,9", "kun under behandling")
+    assert (top["dlcn_points"], top["dlcn_category"]) == (6, "sandsynlig")
+    assert top["dlcn_parts"] == "LDL 5, egen sygehistorie 0, familie 1, DNA ikke testet"
     assert top["simon_broome"] == "mulig" and top["medped"] == "ikke opfyldt"
     assert "nominel reduktion 37 %" in top["reasons"]
     assert top["exclusions_checked"].startswith("ingen fundet inden for 365 dage")
-    assert "TSH 2,0 mIU/L" in top["exclusions_checked"]
+    assert "TSH ikke målt" in top["exclusions_checked"]
     assert top["relatives_known"].endswith("en førstegradsslægtning har kendt FH")
     medped = lists.filter(pl.col("cpr") == RAISED_CLEARLY[0]).row(0, named=True)
     assert (medped["priority"], medped["medped"], medped["untreated_ldl_estimate"]) == (
-        "standard", "opfyldt", 6.4)
+        "standard", "opfyldt", 5.83)
     assert "MEDPED: total-kolesterol 7,8 mmol/L i alderen 34 år" in medped["reasons"]
 
 
 def test_second_run_re_refers_only_the_clearly_higher_ldl(output_runs):
+    """July's LDL 7.6 (was 6.4 at most) pools with the person's three earlier samples:
+    the untreated estimate rises 5.83 -> 6.23, under the 1.0 re-referral step, but the
+    model's probability rises 0.45 -> 0.72, so the tier rises to high: a re-referral for
+    that reason. The slight rise (6.5 -> 7.0) is not listed again."""
     lists = read_lists(output_runs.folder("r2"))
     assert lists["cpr"].to_list() == [RAISED_CLEARLY[0]]
     row = lists.row(0, named=True)
-    assert (row["status"], row["rank"], row["priority"]) == ("re-referral", 1, "standard")
-    assert row["untreated_ldl_estimate"] == RAISED_CLEARLY[1]
-    assert row["status_reason"] == ("ubehandlet LDL nu 7,6 mmol/L, 1,2 højere end 6,4 ved "
-                                    "henvisningen den 2026-06-30 (kørsel r1)")
-    assert row["index_ldl_date"] == "2026-07-20"
-    assert RAISED_SLIGHTLY[0] not in lists["cpr"].to_list()  # +0.5 < 1.0: clinic has them
+    assert (row["status"], row["rank"], row["priority"]) == ("re-referral", 1, "high")
+    assert row["untreated_ldl_estimate"] == 6.23
+    assert row["status_reason"] == ("prioriteten steget til høj siden henvisningen den "
+                                    "2026-06-30 (kørsel r1)")
+    assert row["index_ldl_date"] == "2026-07-20" and row["index_ldl"] == RAISED_CLEARLY[1]
+    assert RAISED_SLIGHTLY[0] not in lists["cpr"].to_list()  # the clinic has them
     assert output_runs.second["outputs"]["re_referrals"] == 1
     assert output_runs.second["outputs"]["referrals"] == {"MID-LK1": 1}
 
@@ -97,8 +104,8 @@ def test_history_records_what_each_run_sent(output_runs):
                            "where run_id = 'r2'").fetchall()
     finally:
         con.close()
-    assert per_run == {"r1": 51, "r2": 1}
-    assert sent == [("standard", 7.6, date(2026, 7, 31))]
+    assert per_run == {"r1": 37, "r2": 1}
+    assert sent == [("high", 6.23, date(2026, 7, 31))]
 
 
 def test_a_rise_in_priority_tier_re_refers(output_runs, tmp_path):
