@@ -378,6 +378,15 @@ def write(result: dict[str, pd.DataFrame], out: Path) -> int:
     return files
 
 
+def _high_water_bytes() -> int:
+    """This process's peak RSS (VmHWM; see benchmarks/national.py for why not ru_maxrss)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("extracts", type=Path)
@@ -401,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "lab_rows": len(data["lab_results"]), "screened": len(result["screened"]),
         "flagged": len(listed), "ldl_rule": int(listed["ldl_rule"].sum()),
         "referred": int(listed["referred"].sum()), "cascade_relatives": len(result["cascade"]),
-        "files": files}))
+        "files": files, "peak_rss_gib": round(_high_water_bytes() / 2**30, 2)}))
     return 0
 
 
