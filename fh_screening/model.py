@@ -274,7 +274,7 @@ def contributions(model: Any, X: np.ndarray, reference: np.ndarray,
     and exact for the logistic model up to the calibration's monotone rescaling.
     `base_probability`: the model's probability for X when the caller has it already
     (score_run: from the ensemble's prediction for everyone), so it is not predicted twice.
-    One call per feature, each with one OpenMP thread (`prediction_threads`)."""
+    One call per feature, on the threads `prediction_threads` allows."""
     with prediction_threads(len(X)):
         if base_probability is None:
             base_probability = model.predict_proba(X)[:, 1]
@@ -287,25 +287,29 @@ def contributions(model: Any, X: np.ndarray, reference: np.ndarray,
     return out
 
 
-# Below this many rows a prediction runs on one OpenMP thread. Each call of a
-# gradient-boosting predictor starts a team of threads; on a small batch, on a 2-core
-# machine shared with other work, starting and spin-waiting them costs more than the
-# trees: the 5,470 sample people took 50 s to score and explain with the default threads,
-# 31 small explanation calls at 6M 20.5 s against 0.9 s with one (issue 23, docs/scale.md).
-# The predictions are the same whatever the threads (each row is summed on its own).
-ONE_THREAD_BELOW_ROWS = 200_000
+# Predictions run on one OpenMP thread unless $FH_MODEL_THREADS says otherwise. Each
+# call of a gradient-boosting predictor starts a team of threads; on a 2-core machine
+# shared with other work, starting and spin-waiting them costs more than the trees save:
+# the 5,470 sample people took 57 s to screen with the default threads and 4.7 s with
+# one; 31 small explanation calls at 6M 20.5 s against 0.9 s; 100,000 rows through the
+# ensemble 56-65 s against 29-46 s (docs/scale.md, "Profile"). On an idle machine two
+# threads may make the one large call (everyone screened) up to twice as fast: set
+# FH_MODEL_THREADS=2 there. The predictions are the same whatever the threads (each row
+# is summed on its own).
+MODEL_THREADS_ENV = "FH_MODEL_THREADS"
 
 
 def prediction_threads(rows: int):
-    """A context with OpenMP limited to one thread for batches under
-    ONE_THREAD_BELOW_ROWS; a no-op above."""
+    """A context limiting OpenMP to $FH_MODEL_THREADS threads (default 1) for a
+    prediction over `rows` rows; a no-op for an empty batch."""
     from contextlib import nullcontext
 
     from threadpoolctl import threadpool_limits
 
-    if rows >= ONE_THREAD_BELOW_ROWS:
+    if rows == 0:
         return nullcontext()
-    return threadpool_limits(limits=1, user_api="openmp")
+    threads = int(os.environ.get(MODEL_THREADS_ENV, "1"))
+    return threadpool_limits(limits=max(threads, 1), user_api="openmp")
 
 
 def top_reasons(names: list[str], X: np.ndarray, contrib: np.ndarray, top: int = 3,
