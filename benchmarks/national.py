@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import shutil
@@ -38,6 +39,10 @@ from typing import Any
 import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
+# This checkout's fh_screening, not the copy installed in the venv: a script's sys.path
+# starts with its own folder, so without this an old-against-new comparison of two
+# checkouts would time the installed code twice.
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 REGIONS = ("syddanmark", "midtjylland")  # CSV (latin-1, ';', decimal comma) and Parquet
 SEED = 20261201
@@ -47,6 +52,7 @@ MONTH_END = date(2026, 7, 31)   # ... and the incremental run's month ends here
 # for about 10, so the benchmark population has 0.6 of the rates (measured: see report).
 PANEL_RATE_FACTOR = 0.6
 SIZES = {"100k": 100_000, "1M": 1_000_000, "6M": 6_000_000}
+PEER = ROOT / "benchmarks" / "peer_pandas.py"
 STAGE_ORDER = ("ingest", "validate", "criteria", "model", "outputs")
 
 
@@ -172,8 +178,21 @@ class StageMeter:
             self.stack[-1] = (outer, now)
 
 
-def run_pipeline(folder: Path, kind: str) -> dict[str, Any]:
-    """One run on folder's store: 'full' (base extracts) or 'incremental' (the month)."""
+class _Recomputed(logging.Handler):
+    """Catches the screening step's "N of M people recomputed" line (pipeline.screen_step)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recomputed: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("screening: "):
+            self.recomputed = int(str(record.args[1]).replace(",", ""))
+
+
+def run_pipeline(folder: Path, kind: str, month: str = "month") -> dict[str, Any]:
+    """One run on folder's store: 'full' (base extracts) or 'incremental' (the files of
+    folder/<month>: the whole month, or a part of it, see month_part)."""
     from fh_screening.pipeline import (
         ingest_step,
         output_step,
@@ -189,10 +208,13 @@ def run_pipeline(folder: Path, kind: str) -> dict[str, Any]:
     as_of = BASE_END if kind == "full" else MONTH_END
     if kind == "incremental":
         for region in REGIONS:  # the month's files arrive beside the earlier ones
-            for path in (folder / "month" / region).iterdir():
+            for path in (folder / month / region).iterdir():
                 target = extracts / region / path.name
                 if not target.exists():
                     os.link(path, target)
+    caught = _Recomputed()
+    logging.getLogger("fh_screening.pipeline").addHandler(caught)
+    logging.getLogger("fh_screening.pipeline").setLevel(logging.INFO)
     t0 = time.perf_counter()
     with StageMeter() as meter, listening(meter):
         ingested = [ingest_step(ws, r, extracts / r, today=date(2026, 11, 30))
@@ -211,7 +233,7 @@ def run_pipeline(folder: Path, kind: str) -> dict[str, Any]:
         "rows_read": rows_read, "rows_per_second": round(rows_read / wall),
         "files_ingested": sum(r["files_ingested"] for r in ingested),
         "files_skipped": sum(r["files_skipped"] for r in ingested),
-        "screened": result["screened"],
+        "screened": result["screened"], "recomputed": caught.recomputed,
         "flagged": sum(v["flagged"] for v in result["screening"].values()),
         "referred": sum(result["outputs"]["referrals"].values()),
         "gp_reports": len(result["outputs"]["gp_reports"]),
@@ -247,39 +269,183 @@ def scan_floor(folder: Path) -> dict[str, Any]:
 # Driver
 # ---------------------------------------------------------------------------------------
 def _child(args: list[str]) -> dict[str, Any]:
-    """Run this script's `measure` in a fresh process; its last stdout line is JSON."""
+    """Run this script's `measure` in a fresh process; its last stdout line is JSON.
+    `process_seconds` is the child's whole life: interpreter, imports and run."""
     env = {**os.environ, "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    t0 = time.perf_counter()
     out = subprocess.run([sys.executable, __file__, "measure", *args], env=env,
                          stdout=subprocess.PIPE, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = round(time.perf_counter() - t0, 2)
+    return result
 
 
-def bench(size: str, work: Path, repeat_floor: int = 2) -> dict[str, Any]:
-    folder = generate(size, work)
-    shutil.rmtree(folder / "workspace", ignore_errors=True)
-    for region in REGIONS:  # a previous incremental run linked the month's files in
+def run_peer(extracts: Path, out: Path, as_of: date) -> dict[str, Any]:
+    """The peer baseline (benchmarks/peer_pandas.py) on the same files, in a fresh process."""
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, str(PEER), str(extracts), str(out),
+                           "--as-of", as_of.isoformat()],
+                          stdout=subprocess.PIPE, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def month_part(folder: Path, eighths: int) -> str:
+    """folder/month-<k>of8: the month's files with the lab results of about k/8 of the
+    people who have any (by a hash of the CPR number), the other files whole; so the
+    monthly run's cost can be read against the number of changed people."""
+    import zlib
+
+    import polars as pl
+
+    from fh_screening.config import load_region
+
+    if eighths == 8:
+        return "month"
+    name = f"month-{eighths}of8"
+    if (folder / name / "done").exists():
+        return name
+    for region in REGIONS:
+        d = load_region(region)
+        target = folder / name / region
+        target.mkdir(parents=True, exist_ok=True)
+        for path in (folder / "month" / region).iterdir():
+            (target / path.name).unlink(missing_ok=True)
+            if not path.match(d.files["lab_results"]):
+                os.link(path, target / path.name)
+            elif d.format == "csv":
+                lines = path.read_text(encoding=d.encoding).splitlines(keepends=True)
+                kept = [lines[0]] + [
+                    line for line in lines[1:]
+                    if zlib.crc32(line.split(d.delimiter, 1)[0].encode()) % 8 < eighths]
+                (target / path.name).write_text("".join(kept), encoding=d.encoding)
+            else:
+                cpr = d.columns["lab_results"]["cpr"]
+                frame = pl.read_parquet(path)
+                keep = frame[cpr].map_elements(lambda c: zlib.crc32(c.encode()) % 8 < eighths,
+                                               return_dtype=pl.Boolean)
+                frame.filter(keep).write_parquet(target / path.name)
+    (folder / name / "done").write_text("")
+    return name
+
+
+def people_with_new_data(folder: Path, month: str) -> int:
+    """Distinct CPR numbers in the files of folder/<month> (what arrives that month)."""
+    from fh_screening.config import load_region
+
+    con = duckdb.connect()
+    seen: set[str] = set()
+    for region in REGIONS:
+        d = load_region(region)
+        for table, cols in d.columns.items():
+            if "cpr" not in cols:
+                continue
+            for path in sorted((folder / month / region).glob(d.files[table])):
+                reader = (f"read_csv('{path}', encoding='{d.encoding}', delim='{d.delimiter}', "
+                          "header=true, all_varchar=true)" if d.format == "csv"
+                          else f"read_parquet('{path}')")
+                # the reader names a generated file and the dialect's own column
+                seen |= {c for (c,) in con.execute(
+                    f'select distinct "{cols["cpr"]}" from {reader}').fetchall()}  # noqa: S608
+    return len(seen)
+
+
+def _unlink_month(folder: Path) -> None:
+    for region in REGIONS:  # an incremental run linked the month's files in
         for path in (folder / "month" / region).iterdir():
             (folder / "extracts" / region / path.name).unlink(missing_ok=True)
+
+
+def _median(values: list[float]) -> float:
+    import statistics
+
+    return round(statistics.median(values), 2)
+
+
+def compare(pipeline: list[dict[str, Any]], peer: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of interleaved runs and the pipeline / peer ratios per stage and in total.
+    The pipeline's stages map onto the script's: ingest + validate -> read, criteria +
+    model -> compute, outputs -> write."""
+    def stage_sum(run: dict[str, Any], names: tuple[str, ...]) -> float:
+        return sum(run["stages"][n]["seconds"] for n in names)
+
+    mapping = {"read": ("ingest", "validate"), "compute": ("criteria", "model"),
+               "write": ("outputs",)}
+    rows = {}
+    for peer_stage, ours in mapping.items():
+        a = _median([stage_sum(r, ours) for r in pipeline])
+        b = _median([r["stages"][peer_stage] for r in peer])
+        rows[peer_stage] = {"pipeline_stages": list(ours), "pipeline_seconds": a,
+                            "peer_seconds": b, "ratio": round(a / b, 2) if b else None}
+    for key in ("wall_seconds", "process_seconds"):
+        a, b = _median([r[key] for r in pipeline]), _median([r[key] for r in peer])
+        rows[key] = {"pipeline_seconds": a, "peer_seconds": b, "ratio": round(a / b, 2)}
+    return rows
+
+
+def bench(size: str, work: Path, repeat: int = 1, month_parts: tuple[int, ...] = (8,),
+          repeat_floor: int = 2) -> dict[str, Any]:
+    """Floor, then `repeat` times the full run and the peer script interleaved, then the
+    monthly run on a copy of the full run's store for each part of the month (the whole
+    month interleaved with the peer script recomputing everything up to its end)."""
+    folder = generate(size, work)
+    _unlink_month(folder)
     info = json.loads((folder / "generated.json").read_text())
     floor = min((_child(["floor", str(folder)]) for _ in range(repeat_floor)),
                 key=lambda f: f["seconds"])
     print(f"[{size}] scan floor {floor['seconds']} s ({floor['rows']:,} rows)", flush=True)
-    full = _child(["full", str(folder)])
-    print(f"[{size}] full run {full['wall_seconds']} s, peak {full['peak_rss_gib']} GiB",
-          flush=True)
-    incremental = _child(["incremental", str(folder)])
-    print(f"[{size}] incremental run {incremental['wall_seconds']} s, peak "
-          f"{incremental['peak_rss_gib']} GiB", flush=True)
+    peer_out = work / f"peer-out-{size}"
+    fulls, peers = [], []
+    for _ in range(repeat):
+        shutil.rmtree(folder / "workspace", ignore_errors=True)
+        fulls.append(_child(["full", str(folder)]))
+        print(f"[{size}] full run {fulls[-1]['wall_seconds']} s, peak "
+              f"{fulls[-1]['peak_rss_gib']} GiB", flush=True)
+        peers.append(run_peer(folder / "extracts", peer_out, BASE_END))
+        print(f"[{size}] peer script {peers[-1]['wall_seconds']} s", flush=True)
+    snapshot = folder / "workspace-after-full"
+    shutil.rmtree(snapshot, ignore_errors=True)
+    shutil.copytree(folder / "workspace", snapshot)
+    incrementals, peers_month = [], []
+    for part in month_parts:
+        month = month_part(folder, part)
+        new_people = people_with_new_data(folder, month)
+        for _ in range(repeat):
+            shutil.rmtree(folder / "workspace")
+            shutil.copytree(snapshot, folder / "workspace")
+            _unlink_month(folder)
+            run = _child(["incremental", str(folder), month])
+            run.update({"month_part": f"{part}/8", "people_with_new_data": new_people})
+            incrementals.append(run)
+            print(f"[{size}] incremental run ({part}/8 of the month, {new_people:,} people "
+                  f"with new data, {run['recomputed']:,} recomputed) {run['wall_seconds']} s, "
+                  f"peak {run['peak_rss_gib']} GiB", flush=True)
+            if part == 8:
+                peers_month.append(run_peer(folder / "extracts", peer_out, MONTH_END))
+                print(f"[{size}] peer script to the month's end "
+                      f"{peers_month[-1]['wall_seconds']} s", flush=True)
+    _unlink_month(folder)
+    whole_month = [r for r in incrementals if r["month_part"] == "8/8"] or incrementals
     people = sum(r["people"] for r in info["regions"].values())
     adults = sum(r["adults"] for r in info["regions"].values())
     labs = sum(r["lab_results"] for r in info["regions"].values())
+    full_median = _median([r["wall_seconds"] for r in fulls])
     return {
         "size": size, "people": people, "adults": adults, "lab_results": labs,
         "lab_results_per_adult": round(labs / adults, 1),
         "lab_results_month": sum(r["lab_results_month"] for r in info["regions"].values()),
         "input_bytes": sum(p.stat().st_size for p in input_files(folder, "extracts")),
-        "scan_floor": floor, "full": full, "incremental": incremental,
-        "full_to_floor": round(full["wall_seconds"] / floor["seconds"], 1),
+        "scan_floor": floor, "full_runs": fulls, "peer_runs": peers,
+        "incremental_runs": incrementals, "peer_month_runs": peers_month,
+        # the median runs, for the tables and the growth exponents
+        "full": min(fulls, key=lambda r: abs(r["wall_seconds"] - full_median)),
+        "incremental": sorted(whole_month, key=lambda r: r["wall_seconds"])[
+            len(whole_month) // 2],
+        "full_vs_peer": compare(fulls, peers),
+        "incremental_vs_peer": compare(whole_month, peers_month) if peers_month else None,
+        "full_to_floor": round(full_median / floor["seconds"], 1),
     }
 
 
@@ -337,6 +503,31 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {g['from']} | {g['to']} | {g['people_ratio']} "
                          f"| {g['full_time_ratio']} | {g['full_exponent']} "
                          f"| {g['incremental_time_ratio']} | {g['incremental_exponent']} |")
+    for kind in ("full_vs_peer", "incremental_vs_peer"):
+        lines += ["", f"## {'Full' if kind == 'full_vs_peer' else 'Monthly'} run against the "
+                  "peer script (benchmarks/peer_pandas.py), medians of interleaved runs", "",
+                  "| size | runs | ingest + validate / read | criteria + model / compute "
+                  "| outputs / write | total in process | total with start-up |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in report["results"]:
+            c = r[kind]
+            if not c:
+                continue
+            n = len(r["full_runs"] if kind == "full_vs_peer" else r["peer_month_runs"])
+            lines.append(f"| {r['size']} | {n} | " + " | ".join(
+                f"{c[k]['pipeline_seconds']} s / {c[k]['peer_seconds']} s = {c[k]['ratio']}x"
+                for k in ("read", "compute", "write", "wall_seconds", "process_seconds"))
+                + " |")
+    lines += ["", "## Monthly run against the people whose data changed", "",
+              "| size | part of the month | people with new data | recomputed (scope_b) "
+              "| monthly run | ingest | validate | criteria | model | outputs |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["results"]:
+        for run in r["incremental_runs"]:
+            st = run["stages"]
+            lines.append(f"| {r['size']} | {run['month_part']} | {run['people_with_new_data']:,} "
+                         f"| {run['recomputed']:,} | {run['wall_seconds']} s | " + " | ".join(
+                             f"{st[s]['seconds']} s" for s in STAGE_ORDER) + " |")
     lines += ["", "Outputs per full run: " + "; ".join(
         f"{r['size']}: {r['full']['screened']:,} screened, {r['full']['flagged']:,} flagged, "
         f"{r['full']['referred']:,} referred, {r['full']['gp_reports']:,} GP reports, "
@@ -349,20 +540,26 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "measure":  # internal: one measured run in this process
         what, folder = argv[1], Path(argv[2])
-        result = scan_floor(folder) if what == "floor" else run_pipeline(folder, what)
+        result = (scan_floor(folder) if what == "floor"
+                  else run_pipeline(folder, what, *argv[3:4]))
         print(json.dumps(result))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["100k", "1M"], choices=list(SIZES))
     parser.add_argument("--work", default="/tmp/fh-benchmark",
                         help="where extracts and stores go (several GB for 6M)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="interleaved runs of the pipeline and the peer script each")
+    parser.add_argument("--month-parts", type=int, nargs="+", default=[8],
+                        help="monthly runs on k/8 of the month's lab results (8: all)")
     parser.add_argument("--out", help="report path without suffix "
                                       "(default: benchmarks/results/national-<sizes>)")
     args = parser.parse_args(argv)
     from fh_screening.pipeline import code_version
     from fh_screening.store import DEFAULT_MEMORY_LIMIT
 
-    results = [bench(size, Path(args.work)) for size in args.sizes]
+    results = [bench(size, Path(args.work), args.repeat, tuple(args.month_parts))
+               for size in args.sizes]
     report = {
         "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

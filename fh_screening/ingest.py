@@ -443,6 +443,41 @@ def _code_map_table(con: duckdb.DuckDBPyConnection, dialect: RegionDialect,
     return True
 
 
+# Canonical columns holding a number the parse SQL reads.
+NUMBER_COLUMNS = {"source_value", "strength_mg"}
+TYPED = "_typed"  # stg's column `<canonical>_typed`: the typed Parquet value, else NULL
+
+
+def _typed_value(column: str | None, source_type: str, canonical: str) -> str:
+    """A typed Parquet value as the type the parse SQL would make of its text (issue 23:
+    reading a national lab file's typed columns as text and parsing that text again took a
+    third of its ingest). The same value as the text route, exactly: a timestamp or date
+    from 1900 to 9999 (to the second, or the date), a DOUBLE or an integer as a double
+    (DuckDB writes a double as the shortest text that reads back to it; a non-finite
+    number is no number). Anything else is NULL here and goes the text route (`_as_text`):
+    FLOAT and DECIMAL, whose text reads back to another double than a cast gives; text."""
+    kind = source_type.upper()
+    if column is None:
+        pass
+    elif canonical in TIMESTAMP_COLUMNS | DATE_COLUMNS and (
+            kind.startswith("TIMESTAMP") or kind == "DATE"):
+        local = (f"timezone('{LOCAL_TIME_ZONE}', {column})" if "TIME ZONE" in kind
+                 else f"cast({column} as timestamp)")
+        value = (f"cast({local} as date)" if canonical in DATE_COLUMNS
+                 else f"date_trunc('second', {local})")
+        return f"case when year({local}) between 1900 and 9999 then {value} end"
+    elif canonical in NUMBER_COLUMNS and kind in (
+            "DOUBLE", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER",
+            "USMALLINT", "UTINYINT"):
+        return f"finite_or_null(cast({column} as double))"
+    return "null"
+
+
+def _typed_type(canonical: str) -> str:
+    return ("date" if canonical in DATE_COLUMNS
+            else "timestamp" if canonical in TIMESTAMP_COLUMNS else "double")
+
+
 def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: str,
                      header: list[str], path: Path) -> str:
     """View `stg`: canonical names, text values and `_row`; view `stg_cprs`: every CPR
@@ -484,6 +519,10 @@ def _create_stg_view(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, tab
             value = (f"coalesce(nullif(trim({value}), ''), {mapped})"
                      if canonical == "strength_mg" else f"coalesce({mapped}, {value})")
         select.append(f"{value}::varchar as {canonical}")
+        if canonical in TIMESTAMP_COLUMNS | DATE_COLUMNS | NUMBER_COLUMNS:
+            typed = _typed_value(quote_ident(source) if source in header else None,
+                                 types.get(source, "VARCHAR"), canonical)
+            select.append(f"({typed})::{_typed_type(canonical)} as {canonical}{TYPED}")
     select.append("_row")
     con.execute(f"create or replace temp view stg as select {', '.join(select)} from raw_stage")
     cprs = [c for c in CPR_COLUMNS if c in SOURCE_COLUMNS[table]]
@@ -540,6 +579,8 @@ def _hand_over(side: duckdb.DuckDBPyConnection, con: duckdb.DuckDBPyConnection, 
         else:  # only a value of 10 characters or more can hold a CPR number
             select.append(f"case when length(s.{c}) >= 10 then redact_cpr(s.{c}) "
                           f"else s.{c} end as {c}")
+        if c in TIMESTAMP_COLUMNS | DATE_COLUMNS | NUMBER_COLUMNS:  # typed: no CPR text
+            select.append(f"s.{c}{TYPED}")
     rows = side.sql(f"select {', '.join(select)}, s._row from stg s {' '.join(joins)}")
     with rows.to_arrow_reader() as reader:  # streamed: the file is not held twice
         _receive(con, "stg", reader)

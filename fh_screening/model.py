@@ -267,17 +267,49 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def contributions(model: Any, X: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def contributions(model: Any, X: np.ndarray, reference: np.ndarray,
+                  base_probability: np.ndarray | None = None) -> np.ndarray:
     """Per person and feature: how much the log-odds drop when that one feature is set to
     the training population's typical value. Model-agnostic (works for both candidates)
-    and exact for the logistic model up to the calibration's monotone rescaling."""
-    base = _logit(model.predict_proba(X)[:, 1])
-    out = np.zeros_like(X, dtype=float)
-    for j in range(X.shape[1]):
-        changed = X.copy()
-        changed[:, j] = reference[j]
-        out[:, j] = base - _logit(model.predict_proba(changed)[:, 1])
+    and exact for the logistic model up to the calibration's monotone rescaling.
+    `base_probability`: the model's probability for X when the caller has it already
+    (score_run: from the ensemble's prediction for everyone), so it is not predicted twice.
+    One call per feature, on the threads `prediction_threads` allows."""
+    with prediction_threads(len(X)):
+        if base_probability is None:
+            base_probability = model.predict_proba(X)[:, 1]
+        base = _logit(base_probability)
+        out = np.zeros_like(X, dtype=float)
+        for j in range(X.shape[1]):
+            changed = X.copy()
+            changed[:, j] = reference[j]
+            out[:, j] = base - _logit(model.predict_proba(changed)[:, 1])
     return out
+
+
+# Predictions run on one OpenMP thread unless $FH_MODEL_THREADS says otherwise. Each
+# call of a gradient-boosting predictor starts a team of threads; on a 2-core machine
+# shared with other work, starting and spin-waiting them costs more than the trees save:
+# the 5,470 sample people took 57 s to screen with the default threads and 4.7 s with
+# one; 31 small explanation calls at 6M 20.5 s against 0.9 s; 100,000 rows through the
+# ensemble 56-65 s against 29-46 s (docs/scale.md, "Profile"). On an idle machine two
+# threads may make the one large call (everyone screened) up to twice as fast: set
+# FH_MODEL_THREADS=2 there. The predictions are the same whatever the threads (each row
+# is summed on its own).
+MODEL_THREADS_ENV = "FH_MODEL_THREADS"
+
+
+def prediction_threads(rows: int):
+    """A context limiting OpenMP to $FH_MODEL_THREADS threads (default 1) for a
+    prediction over `rows` rows; a no-op for an empty batch."""
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+
+    if rows == 0:
+        return nullcontext()
+    threads = int(os.environ.get(MODEL_THREADS_ENV, "1"))
+    return threadpool_limits(limits=max(threads, 1), user_api="openmp")
 
 
 def top_reasons(names: list[str], X: np.ndarray, contrib: np.ndarray, top: int = 3,
@@ -442,15 +474,18 @@ def score_run(con: duckdb.DuckDBPyConnection, model: LoadedModel, *, as_of: date
         # Rounded far below anything shown: a linear model's matrix products differ in the
         # last bits with the size of the batch (BLAS kernels), and an incremental run
         # scores a smaller batch than a full one (tests/test_incremental.py)
-        prob, low, high = (np.round(v, DIGITS) for v in model.estimator.predict_range(X))
+        with prediction_threads(len(X)):
+            raw, low, high = model.estimator.predict_range(X)
+        prob, low, high = (np.round(v, DIGITS) for v in (raw, low, high))
     else:
-        prob = low = high = np.zeros(0)
+        raw = prob = low = high = np.zeros(0)
     # Reasons only where a clinician will read them: above the floor for explanations.
     explain = np.flatnonzero(prob >= params["model_explain_probability_at_least"])
     frame = pl.DataFrame({"person_id": features["person_id"], "fh_probability": prob,
                           "fh_probability_low": low, "fh_probability_high": high})
     if len(explain):
-        contrib = contributions(model.estimator, X[explain], model.reference)
+        base = raw[explain] if isinstance(model.estimator, Ensemble) else None
+        contrib = contributions(model.estimator, X[explain], model.reference, base)
         explained = pl.DataFrame({
             "person_id": features["person_id"].gather(explain),
             "model_reason_features": top_reasons(names, X[explain], contrib)})

@@ -6,7 +6,7 @@ with typed as (
         k.problem as cpr_problem,
         k.person_id,
         parse_icd10(icd10, $icd10_style) as icd10,
-        parse_date(diagnosed_at, $date_format) as diagnosed_at
+        coalesce(diagnosed_at_typed, parse_date(diagnosed_at, $date_format)) as diagnosed_at
     from stg
     left join cpr_ids k on k.ref = stg.cpr
 )

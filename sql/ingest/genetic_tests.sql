@@ -5,7 +5,7 @@ with typed as (
         _row,
         k.problem as cpr_problem,
         k.person_id,
-        parse_date(tested_at, $date_format) as tested_at,
+        coalesce(tested_at_typed, parse_date(tested_at, $date_format)) as tested_at,
         (select canonical from value_map v where v.kind = 'genetic_result' and v.source_value = trim(stg.result)) as result
     from stg
     left join cpr_ids k on k.ref = stg.cpr

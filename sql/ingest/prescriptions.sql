@@ -10,11 +10,11 @@ with typed as (
         k.person_id,
         upper(trim(atc_code)) as atc_code,
         strength_mg as strength_text,
-        parse_number(strength_mg, $decimal_comma) as strength_mg,
+        coalesce(strength_mg_typed, parse_number(strength_mg, $decimal_comma)) as strength_mg,
         start_date as start_text,
-        parse_date(start_date, $date_format) as start_date,
+        coalesce(start_date_typed, parse_date(start_date, $date_format)) as start_date,
         end_date as end_text,
-        parse_date(end_date, $date_format) as end_date
+        coalesce(end_date_typed, parse_date(end_date, $date_format)) as end_date
     from stg
     left join cpr_ids k on k.ref = stg.cpr
 )
