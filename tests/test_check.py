@@ -69,5 +69,5 @@ def test_check_names_a_missing_column_and_a_refused_file(tmp_path, capsys):
     assert "expects column(s) enhed (source_unit)" in files["lab_results"].refused
     assert not report.ok
     assert cli.main(["--home", str(tmp_path / "h"), "check", "--region", "syddanmark",
-                     "--extract-dir", str(folder)]) == 2
+                     "--extract-dir", str(folder)]) == 3  # refused input (cli.EXIT_REFUSED)
     assert "source_unit      <- enhed   MISSING from the file" in capsys.readouterr().out
