@@ -38,7 +38,7 @@ from prefect.runtime import flow_run, task_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from fh_screening import pipeline, run_report, staging, yield_report
-from fh_screening.config import list_regions
+from fh_screening.config import check_configuration, list_regions
 from fh_screening.i18n import DEFAULT_LANGUAGE
 from fh_screening.stages import reporting_steps
 from fh_screening.store import DEFAULT_HOME, Workspace
@@ -348,6 +348,9 @@ def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME
     settings = national_settings()
     runner = runner or settings["runner"]
     regions = sorted(regions or list_regions())
+    # A served deployment starts here, not in the CLI: every configuration file is
+    # checked before the first region is ingested (issue 22), the same check as `run`.
+    check_configuration(regions)
     ensure_store_limit(home)
     extract_dirs = {r: str(Path(extract_root) / r) if extract_root else None for r in regions}
     if runner == "dask":
