@@ -215,3 +215,20 @@ def test_per_table_formats_time_zones_and_code_maps_are_checked(tmp_path):
                       + '\n[code_maps]\ndiagnoses = "m"\n')
     with pytest.raises(ConfigError, match="diagnoses gives dotted ICD-10 codes"):
         load_region("midtjylland", folder)
+
+
+def test_the_national_flow_refuses_a_misspelt_key_before_ingesting(tmp_path, monkeypatch):
+    """A served deployment calls the flow directly, not through the CLI's check."""
+    from flows.screening import national_flow
+
+    folder, region = config_copy(tmp_path, "syddanmark")
+    edit(region, 'timestamp_format = "%d-%m-%Y %H:%M"', 'timestamp_fromat = "%d-%m-%Y %H:%M"')
+    # $FH_CONFIG_DIR is read at import; in this process, point the check's default there
+    from fh_screening.config import check_configuration
+
+    monkeypatch.setattr(check_configuration, "__defaults__", (None, folder))
+    home = tmp_path / "home"
+    with pytest.raises(ConfigError, match="unknown key 'timestamp_fromat'"):
+        national_flow.fn(regions=["syddanmark"], home=str(home),
+                         extract_root=str(tmp_path / "extracts"))
+    assert not home.exists()
