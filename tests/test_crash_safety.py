@@ -86,6 +86,10 @@ def output_state(ws: Workspace) -> dict[str, bytes]:
              if p.is_file()}
     summary = json.loads(files.pop("run_summary.json"))
     summary.pop("ingest")  # what this particular run ingested (the rest was before a crash)
+    # where this workspace keeps its snapshot and Data Docs: inside each run's own home
+    for key in ("analysis_snapshot", "data_docs"):
+        path = summary.pop(key, None)
+        assert path is None or path.startswith(str(folder.parents[1].resolve())), (key, path)
     # Lineage: the same input files, checksums and row counts, but ingested at other times
     # (across the crashes) into another workspace folder than the reference run's.
     lineage = summary["lineage"]
