@@ -187,7 +187,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     """Train across synthetic worlds (default) or on an existing store (--store)."""
     from fh_screening import training
 
-    regions = sorted(args.regions or list_regions())
+    regions = sorted(args.regions or (list_regions() if args.store else training.WORLD_REGIONS))
     work = Path(args.home) / "training"
     worlds = tuple(args.worlds)
     label = check_label(args.label, args.store)
@@ -227,7 +227,7 @@ def cmd_drift_reference(args: argparse.Namespace) -> Path:
     from fh_screening.model import load_model_ref
 
     loaded = load_model_ref(args.model)
-    regions = sorted(args.regions or list_regions())
+    regions = sorted(args.regions or (list_regions() if args.store else training.WORLD_REGIONS))
     if args.store:
         sets = [training.training_set(Workspace(Path(args.store)), regions, None, None)]
     else:
@@ -266,7 +266,8 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Held-out worlds (default) or an external population; writes the report."""
     from fh_screening import world_eval
 
-    regions = sorted(args.regions or list_regions())
+    regions = sorted(args.regions or (list_regions() if args.extract_root
+                                      else world_eval.WORLD_REGIONS))
     work = Path(args.home) / "evaluation"
     if args.extract_root:
         if not args.truth:

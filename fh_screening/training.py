@@ -55,6 +55,10 @@ TRAINING_SEED = 20261126  # not the samples' seed (20261125): the samples stay u
 # Worlds drawn for training (fh_screening.worlds.draw_world); evaluation uses others
 # (world_eval.EVALUATION_WORLD_SEEDS), never these.
 TRAINING_WORLD_SEEDS = (1, 2, 3, 4, 5, 6)
+# The dialects a synthetic world is written in: the recipe of the shipped model and its
+# evaluation. Fixed, not "every configured region": adding a region to config/ must not
+# change what `train`, `evaluate` or `drift-reference` rebuild (docs/architecture.md).
+WORLD_REGIONS: tuple[str, ...] = ("syddanmark", "midtjylland")
 TRAINING_PEOPLE_PER_REGION = 25_000
 MODEL_SEED = 42
 SELECTION_METRIC = "average_precision"  # against the outcome, on held-out worlds
@@ -108,7 +112,7 @@ class TrainingSet:
 # Data: worlds through the real ingest and criteria
 # ---------------------------------------------------------------------------------------
 def synthesise_world(work: Path, world: Any, people_per_region: int, seed: int,
-                     regions: tuple[str, ...] = ("syddanmark", "midtjylland"),
+                     regions: tuple[str, ...] = WORLD_REGIONS,
                      progress: Progress | None = None) -> tuple[Workspace, Path]:
     """Simulate one world's extracts into `<work>/extracts` and ingest them into
     `<work>/store` through the same ingest and validation as a screening run. Returns
@@ -193,7 +197,7 @@ def training_set(ws: Workspace, regions: list[str], as_of: date | None,
 
 def world_sets(work: Path, world_seeds: tuple[int, ...] = TRAINING_WORLD_SEEDS,
                people_per_region: int = TRAINING_PEOPLE_PER_REGION, seed: int = TRAINING_SEED,
-               regions: tuple[str, ...] = ("syddanmark", "midtjylland"),
+               regions: tuple[str, ...] = WORLD_REGIONS,
                progress: Progress | None = None) -> list[TrainingSet]:
     """One training set per drawn world, each simulated with its own population seed."""
     from fh_screening.worlds import draw_world

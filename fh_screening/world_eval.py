@@ -27,7 +27,7 @@ from fh_screening import model_eval
 from fh_screening.evaluate import load_truth
 from fh_screening.privacy import load_key
 from fh_screening.store import Workspace, connect, mark_demo_workspace
-from fh_screening.training import capacity_over_sets
+from fh_screening.training import WORLD_REGIONS, capacity_over_sets
 
 Progress = Callable[[str], None]
 
@@ -132,7 +132,7 @@ def evaluate_worlds(work: Path, model: str | None = None,
                     world_seeds: tuple[int, ...] = EVALUATION_WORLD_SEEDS,
                     people_per_region: int = EVALUATION_PEOPLE_PER_REGION,
                     seed: int = EVALUATION_SEED,
-                    regions: tuple[str, ...] = ("syddanmark", "midtjylland"),
+                    regions: tuple[str, ...] = WORLD_REGIONS,
                     progress: Progress | None = None) -> dict[str, Any]:
     """Simulate each held-out world, screen it with the model, measure them all."""
     from fh_screening.model import load_model_ref

@@ -101,3 +101,34 @@ def test_a_store_without_truth_trains_on_tests_through_the_flow(prefect_harness,
     finally:
         con.close()
     assert names == saved["features"]
+
+
+def test_world_commands_keep_the_world_dialects_whatever_regions_are_configured(
+        monkeypatch, tmp_path):
+    """A third shipped region (issue 22) must not change what `evaluate` and
+    `drift-reference` rebuild: the shipped model's worlds are written in two dialects."""
+    from fh_screening import cli, world_eval
+    from fh_screening import training as training_module
+    from fh_screening.config import list_regions
+
+    class Captured(Exception):
+        pass
+
+    def capture(position):
+        def called(*args, **kwargs):
+            raise Captured(args[position])
+        return called
+
+    assert len(list_regions()) >= 3
+    # evaluate_worlds(work, model, worlds, people, seed, regions); world_sets(work, worlds,
+    # people, seed, regions)
+    monkeypatch.setattr(world_eval, "evaluate_worlds", capture(5))
+    monkeypatch.setattr(training_module, "world_sets", capture(4))
+    parser = cli.build_parser()
+    for argv in (["--home", str(tmp_path), "evaluate"],
+                 ["--home", str(tmp_path), "drift-reference"]):
+        args = parser.parse_args(argv)
+        run = cli.cmd_evaluate if args.command == "evaluate" else cli.cmd_drift_reference
+        with pytest.raises(Captured) as got:
+            run(args)
+        assert tuple(got.value.args[0]) == tuple(sorted(training_module.WORLD_REGIONS)), argv
