@@ -61,10 +61,11 @@ def train_cli(ws: Workspace, models: Path, *extra: str) -> list[str]:
 
 
 def test_train_on_returns_is_refused_while_no_clinic_has_returned_a_finding(store, capsys):
+    # exit 3: a refused input (cli.EXIT_REFUSED); 2 is argparse's usage error only
     ws, root, _ = store
     models = models_copy(root)
     before = sorted(p.name for p in models.iterdir())
-    assert main(train_cli(ws, models)) == 2
+    assert main(train_cli(ws, models)) == 3
     err = capsys.readouterr().err
     assert "no clinic returns with a finding in the store" in err
     assert "Traceback" not in err and "nothing to learn from" in err
@@ -72,13 +73,13 @@ def test_train_on_returns_is_refused_while_no_clinic_has_returned_a_finding(stor
 
 
 def test_label_returns_needs_a_store_and_truth_needs_worlds(tmp_path, capsys):
-    assert main(["--home", str(tmp_path), "train", "--label", "returns", "--no-prefect"]) == 2
+    assert main(["--home", str(tmp_path), "train", "--label", "returns", "--no-prefect"]) == 3
     assert "give --store" in capsys.readouterr().err
     assert main(["--home", str(tmp_path), "train", "--label", "truth", "--store",
-                 str(tmp_path), "--no-prefect"]) == 2
+                 str(tmp_path), "--no-prefect"]) == 3
     assert "needs synthetic worlds" in capsys.readouterr().err
     assert main(["--home", str(tmp_path), "train", "--label", "returns", "--store",
-                 str(tmp_path / "nowhere"), "--no-prefect"]) == 2
+                 str(tmp_path / "nowhere"), "--no-prefect"]) == 3
     assert "no screening store at" in capsys.readouterr().err
 
 
