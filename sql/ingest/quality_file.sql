@@ -2,10 +2,9 @@
 -- and reason most often behind them. Duplicates of earlier rows do not count (an overlap
 -- is handled row by row, not a mapping error).
 select
-    count(*) filter (where _problem is not null
-                     and _problem.reason <> 'duplicate of an earlier row') as quarantined,
-    mode(_problem.field) filter (where _problem is not null
-                                 and _problem.reason <> 'duplicate of an earlier row') as field,
-    mode(_problem.reason) filter (where _problem is not null
-                                  and _problem.reason <> 'duplicate of an earlier row') as reason
+    count(*) as quarantined,
+    mode(_problem.field) as field,
+    mode(_problem.reason) as reason
 from checked
+where _problem is not null
+  and _problem.reason <> 'duplicate of an earlier row'
