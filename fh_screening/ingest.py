@@ -42,7 +42,7 @@ from fh_screening.privacy import (
 )
 from fh_screening.quality import check_file, load_quality
 from fh_screening.stages import step
-from fh_screening.store import _used_params, run_sql
+from fh_screening.store import _used_params, query_sql, run_sql
 
 log = logging.getLogger(__name__)
 
@@ -650,10 +650,7 @@ def _refuse_systematic(con: duckdb.DuckDBPyConnection, path: Path, rows: int,
     still makes a date). Duplicates do not count (an overlap is handled row by row)."""
     if rows < limits.refuse_min_rows:
         return
-    top = con.execute(
-        "select _problem.field, _problem.reason, count(*) from checked "
-        "where _problem is not null and _problem.reason <> 'duplicate of an earlier row' "
-        "group by all order by 3 desc, 1, 2 limit 1").fetchall()
+    top = query_sql(con, "ingest/most_failed_check").fetchall()
     if not top or top[0][2] <= limits.refuse_share_above * rows:
         return
     field_name, reason, n = top[0]
