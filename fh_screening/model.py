@@ -42,6 +42,7 @@ from sklearn.preprocessing import StandardScaler
 
 from fh_screening.config import PROJECT_ROOT
 from fh_screening.store import run_sql
+from fh_screening.tree_predict import member_probability
 
 MODELS_DIR = PROJECT_ROOT / "models"
 CURRENT_FILE = "CURRENT"
@@ -240,7 +241,9 @@ class Ensemble:
         self.members = list(members)
 
     def member_probabilities(self, X: np.ndarray) -> np.ndarray:
-        return np.stack([m.predict_proba(X)[:, 1] for m in self.members])
+        """One row per member; on binned features where that is exact (tree_predict)."""
+        threads = model_threads()
+        return np.stack([member_probability(m, X, threads) for m in self.members])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = self.member_probabilities(X).mean(axis=0)
@@ -308,8 +311,12 @@ def prediction_threads(rows: int):
 
     if rows == 0:
         return nullcontext()
-    threads = int(os.environ.get(MODEL_THREADS_ENV, "1"))
-    return threadpool_limits(limits=max(threads, 1), user_api="openmp")
+    return threadpool_limits(limits=model_threads(), user_api="openmp")
+
+
+def model_threads() -> int:
+    """$FH_MODEL_THREADS, default 1 (above), at least 1."""
+    return max(int(os.environ.get(MODEL_THREADS_ENV, "1")), 1)
 
 
 def top_reasons(names: list[str], X: np.ndarray, contrib: np.ndarray, top: int = 3,
@@ -462,6 +469,23 @@ def check_features(model: LoadedModel, names: list[str]) -> None:
             f"{not missing and not extra}); retrain with `fh-screening train`")
 
 
+def explained_people(con: duckdb.DuckDBPyConnection, features: pl.DataFrame,
+                     prob: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Who gets reasons: the people an output can show (flagged by a rule, possible
+    homozygous FH, or referred by the model: sql/outputs/triage.sql keeps no one else) at
+    or above the floor for explanations. Each person explained costs one prediction per
+    feature; at 1M people 5,984 were above the floor and 3,869 of them can be shown: the
+    other reasons were computed for no reader (docs/scale.md). A boolean per row of `features`."""
+    shown_by_rules = con.sql(
+        "select person_id, flagged or coalesce(tier = 'urgent', false) as shown "
+        "from int_screening_results").pl()
+    shown = (features.select("person_id")
+             .join(shown_by_rules, on="person_id", how="left", maintain_order="left")
+             ["shown"].fill_null(False).to_numpy())
+    return ((prob >= params["model_explain_probability_at_least"])
+            & (shown | (prob >= params["model_refer_probability_at_least"])))
+
+
 def score_run(con: duckdb.DuckDBPyConnection, model: LoadedModel, *, as_of: date,
               regions: list[str], params: dict[str, Any]) -> int:
     """Probability, reasons and priority for everyone in `screening_results`; replaces the
@@ -479,8 +503,7 @@ def score_run(con: duckdb.DuckDBPyConnection, model: LoadedModel, *, as_of: date
         prob, low, high = (np.round(v, DIGITS) for v in (raw, low, high))
     else:
         raw = prob = low = high = np.zeros(0)
-    # Reasons only where a clinician will read them: above the floor for explanations.
-    explain = np.flatnonzero(prob >= params["model_explain_probability_at_least"])
+    explain = np.flatnonzero(explained_people(con, features, prob, params))
     frame = pl.DataFrame({"person_id": features["person_id"], "fh_probability": prob,
                           "fh_probability_low": low, "fh_probability_high": high})
     if len(explain):

@@ -269,21 +269,45 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
             "missing_tables": missing, "drift": drifted}
 
 
-def feature_drift(con, model: LoadedModel, *, rescored_everyone: bool) -> dict[str, Any]:
+# An incremental run compares a fixed sample of the screened population, not everyone:
+# building the features of everyone made the monthly run's drift check grow with the
+# population (O(6M) for a month's 0.5M new results: docs/scale.md). 200,000 people give
+# each decile bin a share known to about +-0.0007 (binomial SE), a PSI error far below
+# the 0.25 threshold. Smaller populations are compared whole, as a full run does.
+DRIFT_SAMPLE_PEOPLE = 200_000
+
+
+def feature_drift(con, model: LoadedModel, *, rescored_everyone: bool,
+                  sample_people: int = DRIFT_SAMPLE_PEOPLE) -> dict[str, Any]:
     """The screened population's features against the model's training distribution
-    (fh_screening/drift.py), after the screening committed. Everyone screened, not only
-    the people an incremental run recomputed (they are the changed ones, not a sample):
-    a full run reuses the features it scored, an incremental one builds them for all."""
+    (fh_screening/drift.py), after the screening committed. A full run reuses the
+    features it scored for everyone; an incremental one builds them for everyone when
+    at most `sample_people` are screened, else for a sample of that size drawn by a
+    keyed hash of the pseudonym (the same people every run, so months compare like with
+    like; not the recomputed people, who are the changed ones, not a sample)."""
     from fh_screening import drift
 
     if not model.card.get(drift.CARD_KEY):
         return drift.check(np.empty((0, 0)), [], model.card)
+    sampled_from = None
     if not rescored_everyone:
-        # the scope's view; build_features then reads everyone in screening_results
+        screened = con.execute("select count(*) from screening_results").fetchall()[0][0]
         con.execute("drop view if exists temp.int_screening_results")
-        build_features(con)
+        if screened > sample_people:
+            sampled_from = screened
+            con.execute("create temp table int_screening_results as select * from "
+                        "screening_results where hash(person_id, 'drift') % $k = 0",
+                        {"k": -(-screened // sample_people)})
+        build_features(con)  # of int_screening_results: everyone, or the sample
+        con.execute("drop table if exists temp.int_screening_results" if sampled_from
+                    else "drop view if exists temp.int_screening_results")
     features = con.sql("select * from model_features").pl()
-    return drift.check(feature_matrix(features, model.features), model.features, model.card)
+    result = drift.check(feature_matrix(features, model.features), model.features, model.card)
+    if sampled_from is not None and result["checked"]:
+        result["sampled_from"] = sampled_from
+        result["message"] += (f" (a fixed sample of {result['rows']:,} of the "
+                              f"{sampled_from:,} screened)")
+    return result
 
 
 class RunIdTaken(ValueError):

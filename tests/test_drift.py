@@ -179,3 +179,32 @@ def test_a_run_compares_everyone_screened_with_the_card(output_runs):
         assert "index_untreated_ldl" in shifted["drifted"]
     finally:
         con.close()
+
+
+def test_an_incremental_run_of_a_large_population_compares_a_fixed_sample(output_runs):
+    """Above `sample_people` screened, an incremental run's drift check builds the
+    features of a hash sample (a constant cost, not one growing with the population):
+    the same people every call, about the asked size, and the verdict of the whole
+    population on a record of that population."""
+    from fh_screening.model import build_features, feature_matrix, load_model
+    from fh_screening.pipeline import feature_drift
+    from fh_screening.store import connect
+
+    loaded = load_model()
+    con = connect(output_runs.ws.store_path)
+    try:
+        X = feature_matrix(build_features(con), loaded.features)
+        screened = len(X)
+        loaded.card[drift.CARD_KEY] = training_distribution(X, loaded.features)
+        whole = feature_drift(con, loaded, rescored_everyone=False)
+        first = feature_drift(con, loaded, rescored_everyone=False, sample_people=1000)
+        again = feature_drift(con, loaded, rescored_everyone=False, sample_people=1000)
+    finally:
+        con.close()
+    assert whole["rows"] == screened and "sampled_from" not in whole
+    k = -(-screened // 1000)
+    assert first["sampled_from"] == screened and first == again
+    assert screened / k * 0.8 < first["rows"] < screened / k * 1.2
+    assert f"a fixed sample of {first['rows']:,} of the {screened:,} screened" in first["message"]
+    assert first["drifted"] == whole["drifted"] == []
+    assert max(first["psi"].values()) < 0.1

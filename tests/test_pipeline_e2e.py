@@ -172,18 +172,25 @@ def test_run_scores_everyone_with_the_current_model(national_run):
             "select count(*), count(m.person_id), count(*) filter (where m.refer), "
             "count(*) filter (where m.refer and len(s.exclusions) > 0), "
             "count(*) filter (where m.refer <> (m.priority_tier is not null)), "
-            "count(*) filter (where m.fh_probability >= 0.02 "
+            "count(*) filter (where m.fh_probability >= 0.02 and (s.flagged or m.refer) "
             "and len(m.model_reason_features) = 0), "
-            "count(*) filter (where s.flagged and len(s.exclusions) = 0 and not m.refer) "
+            "count(*) filter (where s.flagged and len(s.exclusions) = 0 and not m.refer), "
+            "count(*) filter (where len(m.model_reason_features) > 0 "
+            "and not (s.flagged or m.refer)), "
+            "count(*) filter (where m.fh_probability >= 0.02 and not (s.flagged or m.refer))"
             "from screening_results s left join model_scores m using (person_id)"
         ).fetchall()[0]
     finally:
         con.close()
-    screened, scored, referred, excluded_referred, mismatched, unexplained, dropped = counts
+    (screened, scored, referred, excluded_referred, mismatched, unexplained, dropped,
+     explained_unshown, unshown_above_floor) = counts
     assert screened == scored == SAMPLE_SCREENED
     assert referred == sum(r["referral"] for r in result["screening"].values())
     assert (excluded_referred, mismatched, dropped) == (0, 0, 0)
-    assert unexplained == 0
+    # reasons for everyone an output shows (flagged or referred) above the floor, and for
+    # no one else: the people above the floor whom no output shows are not explained
+    assert unexplained == 0 and explained_unshown == 0
+    assert unshown_above_floor > 0
 
 
 def test_model_against_the_truth_on_the_sample(national_run):
