@@ -79,14 +79,18 @@ def test_a_run_succeeds_while_an_analyst_reads_the_snapshot(tmp_path):
 
 def _differences(ws: Workspace) -> dict[str, int]:
     """Rows in the store but not the snapshot and back, per snapshot table (bag compare)."""
-    from fh_screening.snapshot import snapshot_statements
+    import re
 
+    from fh_screening.config import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "sql" / "outputs" / "snapshot.sql").read_text()
+    statements = dict(re.findall(r"create table snap\.(\w+) as\s+(select\b[^;]*?);", text))
     con = duckdb.connect()
     con.execute(f"attach '{ws.store_path}' as store (read_only)")
     con.execute(f"attach '{snapshot_path(ws)}' as snap (read_only)")
     try:
         out = {}
-        for table, select in snapshot_statements().items():
+        for table, select in statements.items():
             if table == "snapshot_info":
                 continue
             ours = select.replace(f"from {table}", f"from store.{table}")
@@ -99,68 +103,9 @@ def _differences(ws: Workspace) -> dict[str, int]:
         con.close()
 
 
-def test_a_later_run_refreshes_the_snapshot_to_the_stores_content(output_runs):
-    """The second run of output_runs (a new lab file) refreshed the first run's snapshot:
-    every table holds exactly the store's rows."""
+def test_a_later_run_publishes_the_stores_content(output_runs):
+    """After the second run of output_runs (a new lab file) every table of the snapshot
+    holds exactly the store's rows (the quarantine without `raw`)."""
     diffs = _differences(output_runs.ws)
     assert len(diffs) == 20 and set(diffs.values()) == {0}, diffs
 
-
-def test_refresh_appends_only_where_no_row_can_have_left(output_runs, tmp_path, monkeypatch):
-    """Appended: the ingest-only tables, when nothing was superseded or re-sent. Copied
-    whole: all of them after a correction (a row left lab_results), and lab_results after a
-    re-sent lab file. After each, the snapshot equals the store."""
-    import shutil
-
-    from fh_screening import snapshot
-
-    ws = Workspace(tmp_path / "home")
-    ws.store_path.parent.mkdir(parents=True)
-    shutil.copy(output_runs.ws.store_path, ws.store_path)
-    calls: list[tuple[str, bool]] = []
-    original = snapshot._append
-
-    def spy(con, table, select):
-        calls.append((table, result := original(con, table, select)))
-        return result
-
-    monkeypatch.setattr(snapshot, "_append", spy)
-
-    def publish(run_id: str) -> dict[str, bool]:
-        calls.clear()
-        con = connect(ws.store_path)
-        try:
-            snapshot.publish_snapshot(con, ws, run_id)
-        finally:
-            con.close()
-        assert set(_differences(ws).values()) == {0}
-        return dict(calls)
-
-    assert publish("fresh") == {}                           # no previous file: all copied
-    assert publish("same") == dict.fromkeys(snapshot.APPEND_ONLY, True)
-    con = connect(ws.store_path)
-    try:  # a later delivery corrected one lab result: the row left lab_results
-        con.execute("insert into superseded_rows select 'lab_results', source_file, null, "
-                    "row_number, person_id, '{}', 'corrected', 'x.csv', 1, now()::timestamp "
-                    "from lab_results limit 1")
-        con.execute("delete from lab_results where (source_file, row_number) in "
-                    "(select (source_file, row_number) from superseded_rows)")
-    finally:
-        con.close()
-    assert publish("corrected") == {}                      # every table copied whole
-    con = connect(ws.store_path)
-    try:  # a lab file delivered again under its path (new checksum)
-        con.execute("insert into ingested_files by name select 'resent' as checksum, path, "
-                    "region, table_name, rows_read, rows_accepted, rows_quarantined, "
-                    "now()::timestamp as ingested_at from ingested_files "
-                    "where table_name = 'lab_results' limit 1")
-    finally:
-        con.close()
-    again = publish("resent")
-    assert again.pop("lab_results") is False and set(again.values()) == {True}
-    snap = duckdb.connect(str(snapshot_path(ws)), read_only=True)
-    try:
-        assert snap.execute("select run_id, superseded_rows from snapshot_info"
-                            ).fetchall() == [("resent", 1)]
-    finally:
-        snap.close()

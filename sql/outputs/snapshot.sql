@@ -4,9 +4,6 @@
 -- (they hold pseudonyms); the quarantine's `raw` (the offending source value) and the
 -- superseded rows as stored are left out, since a source value may be free text or an
 -- address. Not copied: key_check, stable_ids, returned_files, screening_state.
--- One statement per table, `create table snap.<name> as select ...;`: a later run refreshes
--- the previous snapshot from these same statements (fh_screening/snapshot.py appends the
--- new files' rows to the tables ingest only appends to, and recreates the others).
 create table snap.practices as select * from practices;
 create table snap.patients as select * from patients;
 create table snap.lab_results as select * from lab_results;
@@ -28,5 +25,4 @@ create table snap.ingested_files as select * from ingested_files;
 create table snap.runs as select * from runs;
 create table snap.quarantine as select * exclude (raw) from quarantine;
 create table snap.snapshot_info as
-    select $run_id as run_id, now()::timestamp as made_at, $store_format as made_by,
-           (select count(*) from superseded_rows) as superseded_rows;
+    select $run_id as run_id, now()::timestamp as made_at, $store_format as made_by;
