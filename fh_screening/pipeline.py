@@ -282,9 +282,9 @@ def feature_drift(con, model: LoadedModel, *, rescored_everyone: bool,
     """The screened population's features against the model's training distribution
     (fh_screening/drift.py), after the screening committed. A full run reuses the
     features it scored for everyone; an incremental one builds them for everyone when
-    at most `sample_people` are screened, else for a sample of that size drawn by a
-    keyed hash of the pseudonym (the same people every run, so months compare like with
-    like; not the recomputed people, who are the changed ones, not a sample)."""
+    at most `sample_people` are screened, else for a sample of about that size drawn by a
+    hash of the pseudonym (the same people every run, so months compare like with like;
+    not the recomputed people, who are the changed ones, not a sample)."""
     from fh_screening import drift
 
     if not model.card.get(drift.CARD_KEY):
@@ -292,15 +292,13 @@ def feature_drift(con, model: LoadedModel, *, rescored_everyone: bool,
     sampled_from = None
     if not rescored_everyone:
         screened = con.execute("select count(*) from screening_results").fetchall()[0][0]
-        con.execute("drop view if exists temp.int_screening_results")
-        if screened > sample_people:
-            sampled_from = screened
-            con.execute("create temp table int_screening_results as select * from "
-                        "screening_results where hash(person_id, 'drift') % $k = 0",
-                        {"k": -(-screened // sample_people)})
-        build_features(con)  # of int_screening_results: everyone, or the sample
-        con.execute("drop table if exists temp.int_screening_results" if sampled_from
-                    else "drop view if exists temp.int_screening_results")
+        every = max(-(-screened // sample_people), 1)  # 1: everyone
+        sampled_from = screened if every > 1 else None
+        con.execute("drop view if exists temp.int_screening_results")  # the scope's
+        con.execute("create temp table int_screening_results as select * from "
+                    "screening_results where hash(person_id, 'drift') % $k = 0", {"k": every})
+        build_features(con)
+        con.execute("drop table temp.int_screening_results")
     features = con.sql("select * from model_features").pl()
     result = drift.check(feature_matrix(features, model.features), model.features, model.card)
     if sampled_from is not None and result["checked"]:

@@ -108,4 +108,3 @@ def test_a_later_run_publishes_the_stores_content(output_runs):
     holds exactly the store's rows (the quarantine without `raw`)."""
     diffs = _differences(output_runs.ws)
     assert len(diffs) == 20 and set(diffs.values()) == {0}, diffs
-
