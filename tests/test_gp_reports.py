@@ -4,6 +4,7 @@ patients, no internals, Danish by default and English on request, a chart per pa
 from __future__ import annotations
 
 import re
+import shutil
 import string
 from datetime import date
 
@@ -94,8 +95,12 @@ def test_held_back_patient_gets_the_secondary_cause_and_tests(output_runs, r1_re
 
 def test_english_from_the_same_template_and_the_same_pages_from_worker_processes(
         output_runs, tmp_path):
-    """A large run builds the pages in worker processes (background.py): same bytes."""
-    con = connect(output_runs.ws.store_path)
+    """A large run builds the pages in worker processes (background.py): same bytes.
+    On a copy of the store: writing reports records them in gp_report_history, and the
+    shared runs' store must stay as the runs left it (test_snapshot compares with it)."""
+    store = tmp_path / "store.duckdb"
+    shutil.copy(output_runs.ws.store_path, store)
+    con = connect(store)
     try:
         params = {**threshold_params(load_thresholds()), "run_id": "en-check",
                   "as_of": date(2026, 7, 31)}
