@@ -64,8 +64,10 @@ def test_a_run_succeeds_while_an_analyst_reads_the_snapshot(tmp_path):
             "select column_name from duckdb_columns() where table_name = 'quarantine'"
         ).fetchall()}
         assert "raw" not in columns and "reason" in columns
-        tables = {t for (t,) in snap.execute("select table_name from duckdb_tables()")
-                  .fetchall()}
+        tables = {t for (t,) in snap.execute(
+            "select table_name from duckdb_tables() union all "
+            "select view_name from duckdb_views() where not internal").fetchall()}
+        assert {"lab_results", "quarantine", "snapshot_info", "snapshot_parts"} <= tables
         assert "key_check" not in tables and "superseded_rows" not in tables
     finally:
         snap.close()
@@ -78,25 +80,23 @@ def test_a_run_succeeds_while_an_analyst_reads_the_snapshot(tmp_path):
 
 
 def _differences(ws: Workspace) -> dict[str, int]:
-    """Rows in the store but not the snapshot and back, per snapshot table (bag compare)."""
-    import re
+    """Rows in the store but not the snapshot and back, per published table (bag compare),
+    the store side read through sql/outputs/snapshot.sql's own views."""
+    from fh_screening.store import run_sql
 
-    from fh_screening.config import PROJECT_ROOT
-
-    text = (PROJECT_ROOT / "sql" / "outputs" / "snapshot.sql").read_text()
-    statements = dict(re.findall(r"create table snap\.(\w+) as\s+(select\b[^;]*?);", text))
-    con = duckdb.connect()
-    con.execute(f"attach '{ws.store_path}' as store (read_only)")
+    con = connect(ws.store_path, read_only=True)
     con.execute(f"attach '{snapshot_path(ws)}' as snap (read_only)")
     try:
+        run_sql(con, "outputs/snapshot")
+        views = [v for (v,) in con.execute(
+            "select view_name from duckdb_views() where temporary "
+            "and starts_with(view_name, 'snapshot_')").fetchall()]
         out = {}
-        for table, select in statements.items():
-            if table == "snapshot_info":
-                continue
-            ours = select.replace(f"from {table}", f"from store.{table}")
+        for view in views:
+            table = view.removeprefix("snapshot_")
             out[table] = con.execute(
-                f"select (select count(*) from ({ours} except all select * from snap.{table})) "
-                f"+ (select count(*) from (select * from snap.{table} except all {ours}))"
+                f"select (select count(*) from (from {view} except all from snap.{table})) "
+                f"+ (select count(*) from (from snap.{table} except all from {view}))"
             ).fetchall()[0][0]
         return out
     finally:
@@ -105,6 +105,41 @@ def _differences(ws: Workspace) -> dict[str, int]:
 
 def test_a_later_run_publishes_the_stores_content(output_runs):
     """After the second run of output_runs (a new lab file) every table of the snapshot
-    holds exactly the store's rows (the quarantine without `raw`)."""
+    holds exactly the store's rows (the quarantine without `raw`), with the store's types."""
     diffs = _differences(output_runs.ws)
     assert len(diffs) == 20 and set(diffs.values()) == {0}, diffs
+    snap = duckdb.connect(str(snapshot_path(output_runs.ws)), read_only=True)
+    store = connect(output_runs.ws.store_path, read_only=True)
+    try:
+        types = "select column_name, data_type from duckdb_columns() where table_name = ? " \
+                "order by column_index"
+        for table in ("index_ldl", "screening_results", "lab_results"):  # HUGEINT, lists
+            assert snap.execute(types, [table]).fetchall() == \
+                store.execute(types, [table]).fetchall(), table
+    finally:
+        snap.close()
+        store.close()
+
+
+def test_a_monthly_run_writes_only_the_parts_that_changed(output_runs):
+    """The second run of output_runs added one small lab file: the parts of the first
+    run's lab files were reused (the same files on disk), only the new file's part and
+    the recomputed tables were written; the first run's parts no longer used are kept
+    for a connection opened before the second run, and nothing temporary is left."""
+    path = snapshot_path(output_runs.ws)
+    snap = duckdb.connect(str(path), read_only=True)
+    try:
+        labs = snap.execute(
+            "select p.reused, p.row_count, p.part_file from snapshot_parts p "
+            "where table_name = 'lab_results' order by row_count").fetchall()
+        parts = snap.execute("select part_file, reused from snapshot_parts").fetchall()
+    finally:
+        snap.close()
+    # the new file (two LDL results) is the only lab part written; the rest were reused
+    assert labs[0][:2] == (False, 2) and all(reused for reused, _, _ in labs[1:])
+    assert len(labs) >= 3 and sum(rows for _, rows, _ in labs) > 50_000
+    assert any(not reused for _, reused in parts) and any(reused for _, reused in parts)
+    folder = path.parent / "parts"
+    on_disk = {p.name for p in folder.iterdir()}
+    assert {name for name, _ in parts} < on_disk  # plus the first run's, and the manifest
+    assert "manifest.json" in on_disk and not list(folder.glob(".*.tmp"))
