@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -42,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 
 from fh_screening.config import PROJECT_ROOT
 from fh_screening.store import run_sql
-from fh_screening.tree_predict import member_probability
+from fh_screening.tree_predict import binned_route, member_probability
 
 MODELS_DIR = PROJECT_ROOT / "models"
 CURRENT_FILE = "CURRENT"
@@ -241,9 +242,19 @@ class Ensemble:
         self.members = list(members)
 
     def member_probabilities(self, X: np.ndarray) -> np.ndarray:
-        """One row per member; on binned features where that is exact (tree_predict)."""
-        threads = model_threads()
-        return np.stack([member_probability(m, X, threads) for m in self.members])
+        """One row per member; on binned features where that is exact (tree_predict).
+        A large batch is cut into one block of rows per prediction thread (below): each
+        row is predicted on its own, so the blocks give the very numbers one call gives."""
+        workers = model_threads()
+        if workers < 2 or len(X) < PARALLEL_ROWS_AT_LEAST or not all(
+                binned_route(m) for m in self.members):
+            return self._on_one_thread(X)
+        with ThreadPoolExecutor(workers, thread_name_prefix="fh-predict") as pool:
+            blocks = list(pool.map(self._on_one_thread, np.array_split(X, workers)))
+        return np.concatenate(blocks, axis=1)
+
+    def _on_one_thread(self, X: np.ndarray) -> np.ndarray:
+        return np.stack([member_probability(m, X, 1) for m in self.members])
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = self.member_probabilities(X).mean(axis=0)
@@ -270,6 +281,9 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+EXPLAIN_ROWS_PER_CALL = 1_000_000  # changed rows per call: 280 MB of features at 35 features
+
+
 def contributions(model: Any, X: np.ndarray, reference: np.ndarray,
                   base_probability: np.ndarray | None = None) -> np.ndarray:
     """Per person and feature: how much the log-odds drop when that one feature is set to
@@ -277,46 +291,58 @@ def contributions(model: Any, X: np.ndarray, reference: np.ndarray,
     and exact for the logistic model up to the calibration's monotone rescaling.
     `base_probability`: the model's probability for X when the caller has it already
     (score_run: from the ensemble's prediction for everyone), so it is not predicted twice.
-    One call per feature, on the threads `prediction_threads` allows."""
-    with prediction_threads(len(X)):
+    All features' changed copies go through the model in one call per batch of people (one
+    block of rows per feature), so a large explanation runs on every prediction thread."""
+    n, k = X.shape
+    out = np.zeros((n, k))
+    with prediction_threads(n):
         if base_probability is None:
             base_probability = model.predict_proba(X)[:, 1]
         base = _logit(base_probability)
-        out = np.zeros_like(X, dtype=float)
-        for j in range(X.shape[1]):
-            changed = X.copy()
-            changed[:, j] = reference[j]
-            out[:, j] = base - _logit(model.predict_proba(changed)[:, 1])
+        step = max(EXPLAIN_ROWS_PER_CALL // max(k, 1), 1)
+        for start in range(0, n, step):
+            rows = X[start:start + step]
+            m = len(rows)
+            changed = np.tile(rows, (k, 1))  # feature j's copy: rows j*m .. (j+1)*m - 1
+            for j in range(k):
+                changed[j * m:(j + 1) * m, j] = reference[j]
+            reset = model.predict_proba(changed)[:, 1].reshape(k, m).T
+            out[start:start + m] = base[start:start + m, None] - _logit(reset)
     return out
 
 
-# Predictions run on one OpenMP thread unless $FH_MODEL_THREADS says otherwise. Each
-# call of a gradient-boosting predictor starts a team of threads; on a 2-core machine
-# shared with other work, starting and spin-waiting them costs more than the trees save:
-# the 5,470 sample people took 57 s to screen with the default threads and 4.7 s with
-# one; 31 small explanation calls at 6M 20.5 s against 0.9 s; 100,000 rows through the
-# ensemble 56-65 s against 29-46 s (docs/scale.md, "Profile"). On an idle machine two
-# threads may make the one large call (everyone screened) up to twice as fast: set
-# FH_MODEL_THREADS=2 there. The predictions are the same whatever the threads (each row
-# is summed on its own).
+# Predictions run on one OpenMP thread each. Each call of a gradient-boosting predictor
+# with more starts a team of OpenMP threads; on a 2-core machine shared with other work,
+# starting and spin-waiting them costs more than the trees save: the 5,470 sample people
+# took 57 s to screen with the default threads and 4.7 s with one; 31 small explanation
+# calls at 6M 20.5 s against 0.9 s (docs/scale.md, "Profile"). A batch of at least
+# PARALLEL_ROWS_AT_LEAST rows is instead cut into $FH_MODEL_THREADS blocks (default: two,
+# or the machine's cores if fewer), each predicted on a Python thread of its own: the tree
+# walks release the GIL, and a thread that waits for a core sleeps instead of spinning
+# (docs/scale.md, "The model's predictions on two threads"). The predictions are the same
+# whatever the threads (each row is summed on its own; tests/test_model.py).
 MODEL_THREADS_ENV = "FH_MODEL_THREADS"
+PARALLEL_ROWS_AT_LEAST = 20_000  # below this a block's set-up is a large share
 
 
 def prediction_threads(rows: int):
-    """A context limiting OpenMP to $FH_MODEL_THREADS threads (default 1) for a
-    prediction over `rows` rows; a no-op for an empty batch."""
+    """A context limiting OpenMP to one thread for a prediction over `rows` rows (the
+    routes that are not cut into blocks, such as the logistic candidate's); a no-op for an
+    empty batch."""
     from contextlib import nullcontext
 
     from threadpoolctl import threadpool_limits
 
     if rows == 0:
         return nullcontext()
-    return threadpool_limits(limits=model_threads(), user_api="openmp")
+    return threadpool_limits(limits=1, user_api="openmp")
 
 
 def model_threads() -> int:
-    """$FH_MODEL_THREADS, default 1 (above), at least 1."""
-    return max(int(os.environ.get(MODEL_THREADS_ENV, "1")), 1)
+    """$FH_MODEL_THREADS, default min(2, cores), at least 1: the blocks a large
+    prediction is cut into."""
+    default = min(2, os.cpu_count() or 1)
+    return max(int(os.environ.get(MODEL_THREADS_ENV, str(default))), 1)
 
 
 def top_reasons(names: list[str], X: np.ndarray, contrib: np.ndarray, top: int = 3,

@@ -32,7 +32,7 @@ from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 
-def _binned_route(member: Any) -> list[tuple[HistGradientBoostingClassifier, Any]] | None:
+def binned_route(member: Any) -> list[tuple[HistGradientBoostingClassifier, Any]] | None:
     """The (trees, calibrator) pairs of a member this module can predict, else None."""
     if not isinstance(member, CalibratedClassifierCV):
         return None
@@ -69,7 +69,7 @@ def member_probability(member: Any, X: np.ndarray, threads: int = 1) -> np.ndarr
     gives it; on `threads` OpenMP threads where the binned route applies."""
     if not len(X):
         return np.zeros(0)
-    pairs = _binned_route(member)
+    pairs = binned_route(member)
     if pairs is None:
         return member.predict_proba(X)[:, 1]
     total = np.zeros(len(X))
