@@ -254,7 +254,7 @@ class Ensemble:
         return np.concatenate(blocks, axis=1)
 
     def _on_one_thread(self, X: np.ndarray) -> np.ndarray:
-        return np.stack([member_probability(m, X, 1) for m in self.members])
+        return np.stack([member_probability(m, X) for m in self.members])  # one OpenMP thread
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = self.member_probabilities(X).mean(axis=0)
@@ -320,7 +320,7 @@ def contributions(model: Any, X: np.ndarray, reference: np.ndarray,
 # or the machine's cores if fewer), each predicted on a Python thread of its own: the tree
 # walks release the GIL, and a thread that waits for a core sleeps instead of spinning
 # (docs/scale.md, "The model's predictions on two threads"). The predictions are the same
-# whatever the threads (each row is summed on its own; tests/test_model.py).
+# whatever the threads (each row is summed on its own; tests/test_tree_predict.py).
 MODEL_THREADS_ENV = "FH_MODEL_THREADS"
 PARALLEL_ROWS_AT_LEAST = 20_000  # below this a block's set-up is a large share
 
