@@ -18,9 +18,10 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -437,10 +438,10 @@ def current_version(models_dir: Path) -> str:
     return pointer.read_text().strip()
 
 
-def load_model(models_dir: Path = MODELS_DIR, version: str | None = None) -> LoadedModel:
-    """Load a model folder, refusing files that are untrusted, altered or made for
-    another version of scikit-learn or of the feature set."""
-    version = version or current_version(models_dir)
+def _checked_files(models_dir: Path, version: str) -> tuple[Path, dict[str, Any], bytes]:
+    """The model folder, its card and the model file's bytes, after the checks that need
+    no loading (milliseconds): the files exist, the card is valid JSON of this artifact
+    format and scikit-learn version, and the file matches the card's checksum."""
     folder = models_dir / version
     model_path, card_path = folder / MODEL_FILE, folder / CARD_FILE
     for path in (model_path, card_path):
@@ -461,25 +462,89 @@ def load_model(models_dir: Path = MODELS_DIR, version: str | None = None) -> Loa
     if hashlib.sha256(data).hexdigest() != card.get("model_sha256"):
         raise ModelError(f"model {version}: {model_path} does not match the checksum in "
                          "its card (altered or corrupt)")
+    return folder, card, data
+
+
+def _loaded(folder: Path, card: dict[str, Any], data: bytes) -> LoadedModel:
+    """The members of a checked model file, after the allow-list check of its types."""
+    version, model_path = folder.name, folder / MODEL_FILE
     untrusted = sorted((types_in_skops(data) | set(sio.get_untrusted_types(data=data)))
                        - set(TRUSTED_TYPES))
     if untrusted:
         raise ModelError(f"model {version}: {model_path} contains types that are not on "
                          f"the allow-list, refusing to load: {', '.join(untrusted)}")
-    members = sio.load(model_path, trusted=TRUSTED_TYPES)
+    members = sio.loads(data, trusted=TRUSTED_TYPES)  # the checked bytes, not a re-read
     if not isinstance(members, list):
         raise ModelError(f"model {version}: {model_path} does not hold a list of members")
     return LoadedModel(version=version, estimator=Ensemble(members), card=card, path=folder)
 
 
-def load_model_ref(ref: str | Path | None) -> LoadedModel:
-    """A model by folder (`models/fh-risk-<hash>`), or the current one when None."""
+def load_model(models_dir: Path = MODELS_DIR, version: str | None = None) -> LoadedModel:
+    """Load a model folder, refusing files that are untrusted, altered or made for
+    another version of scikit-learn or of the feature set."""
+    version = version or current_version(models_dir)
+    return _loaded(*_checked_files(models_dir, version))
+
+
+def _model_folder(ref: str | Path | None) -> tuple[Path, str]:
+    """(models folder, version) of a model by folder, or of the current one when None."""
     if ref is None:
-        return load_model(MODELS_DIR)
+        return MODELS_DIR, current_version(MODELS_DIR)
     folder = Path(ref)
     if not folder.is_dir():
         raise ModelError(f"no model folder at {folder}")
-    return load_model(folder.parent, folder.name)
+    return folder.parent, folder.name
+
+
+def load_model_ref(ref: str | Path | None) -> LoadedModel:
+    """A model by folder (`models/fh-risk-<hash>`), or the current one when None."""
+    return load_model(*_model_folder(ref))
+
+
+# Loading the ensemble is Python work of 1.5-3 s (skops rebuilds six members of 200 trees,
+# and imports the modules they need), paid once per run before scoring. A run starts it in
+# a thread of its own at its first check (`start_loading`), and the ingest or the
+# criteria, which run in DuckDB with the GIL released, go on meanwhile; the model stage
+# then takes the loaded model (docs/scale.md, "Model loading off the critical path").
+# The checks that need no loading run at once, so a missing, altered or incompatible
+# model still fails the run before any work; the allow-list check runs in the thread,
+# before anything is loaded, and its refusal fails the run at the model stage, before
+# the screening commits. Loads are kept by folder and checksum of model file and card:
+# the same bytes give the same members, and a changed file is a new key.
+KEEP_LOADED = 2  # a run's model and one other (a served deployment may switch models)
+
+
+@dataclass(frozen=True)
+class PendingModel:
+    """A model whose files passed the quick checks and which loads in the background."""
+    version: str
+    future: Future
+
+    def result(self) -> LoadedModel:
+        return self.future.result()
+
+
+_loads: dict[tuple[str, str], Future] = {}
+_loads_lock = threading.Lock()
+_loader = ThreadPoolExecutor(1, thread_name_prefix="fh-model-load")
+
+
+def start_loading(ref: str | Path | None) -> PendingModel:
+    """Check a model's files now and load it in the background (`load_model_ref`'s
+    errors, the allow-list's from `result()`); a model already loading or loaded in this
+    process from the same bytes is shared."""
+    folder, card, data = _checked_files(*_model_folder(ref))
+    key = (str(folder.resolve()), hashlib.sha256(
+        data + json.dumps(card, sort_keys=True).encode()).hexdigest())
+    with _loads_lock:
+        future = _loads.get(key)
+        if future is None or (future.done() and future.exception() is not None):
+            future = _loader.submit(_loaded, folder, card, data)
+            _loads.pop(key, None)
+            _loads[key] = future
+            while len(_loads) > KEEP_LOADED:
+                _loads.pop(next(iter(_loads)))
+    return PendingModel(version=folder.name, future=future)
 
 
 # ---------------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ from fh_screening.model import (
     LoadedModel,
     build_features,
     feature_matrix,
-    load_model_ref,
     score_run,
+    start_loading,
 )
 from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import Reidentifier, redact_cpr
@@ -208,19 +208,20 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
     """Apply the rules, then score everyone with the risk model (a model folder, or the
     repository's current model when None); returns the counts for the run summary.
 
-    The model is loaded before anything is computed, so a missing or incompatible model
-    fails the run at once (ModelError) instead of falling back to the rules silently.
+    The model's files are checked before anything is computed, so a missing or
+    incompatible model fails the run at once (ModelError) instead of falling back to the
+    rules silently; it loads in the background while the criteria run (model.start_loading).
     After a screening of the same regions, rules and model, only the people whose data
     changed since (and their families) are recomputed, unless `full` (docs/scale.md)."""
     with stage("model"):
-        loaded = load_model_ref(model)
+        pending = start_loading(model)
     con = connect(ws.store_path)
     try:
         with stage("criteria"):
             check_store(con, regions)  # no row lost or doubled since ingest, or no run
             rules = rules_hash()
             since = None if full else previous_screening(con, regions, as_of, rules,
-                                                         loaded.version)
+                                                         pending.version)
             upto = con.execute("select max(ingested_at) from ingested_files").fetchall()[0][0]
             # One transaction from here to the new screening_state: a crash leaves the
             # previous screening whole (so the next one may still build on it), and the
@@ -237,6 +238,7 @@ def screen_step(ws: Workspace, regions: list[str], as_of: date,
                      "full" if since is None else "incremental", f"{recomputed:,}",
                      f"{people:,}")
         with stage("model"):
+            loaded = pending.result()
             score_run(con, loaded, as_of=as_of, regions=regions,
                       params=threshold_params(load_thresholds()))
             step("model", 1, 1, f"scored with {loaded.version}")
@@ -484,7 +486,7 @@ def run_screening(ws: Workspace, regions: list[str], *, extract_root: Path | Non
         check_run_id(run_id)
     check_run_id_free(ws, run_id, regions)  # before any work: a run id owns its regions
     catalogue(language)  # an unknown language fails before any work is done
-    load_model_ref(model)  # and so does a missing or incompatible model
+    start_loading(model)  # and so does a missing or incompatible model (it loads meanwhile)
     ingested = [ingest_step(ws, r, (extract_root / r) if extract_root else None,
                             progress=progress) for r in regions]
     returned = returns_step(ws, returns)

@@ -40,6 +40,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from fh_screening import pipeline, run_report, staging, yield_report
 from fh_screening.config import check_configuration, list_regions
 from fh_screening.i18n import DEFAULT_LANGUAGE
+from fh_screening.model import start_loading
 from fh_screening.stages import reporting_steps
 from fh_screening.store import DEFAULT_HOME, Workspace
 from flows.deployments import national_settings
@@ -251,6 +252,7 @@ def regional_flow(region: str, home: str = str(DEFAULT_HOME), extract_dir: str |
     None for the repository's current model; `full`: screen everyone again, not only
     what changed since the last screening)."""
     ensure_store_limit(home)
+    start_loading(model)  # checked now, loaded while the region ingests
     state = ingest_region_task(home, region, extract_dir, return_state=True)
     if not state.is_completed():
         _fail(region, *_failures({region: state}))
@@ -351,6 +353,7 @@ def national_flow(regions: list[str] | None = None, home: str = str(DEFAULT_HOME
     # A served deployment starts here, not in the CLI: every configuration file is
     # checked before the first region is ingested (issue 22), the same check as `run`.
     check_configuration(regions)
+    start_loading(model)  # a missing or altered model fails now; it loads while regions ingest
     ensure_store_limit(home)
     extract_dirs = {r: str(Path(extract_root) / r) if extract_root else None for r in regions}
     if runner == "dask":

@@ -33,6 +33,7 @@ from fh_screening.model import (
     load_model,
     load_model_ref,
     save_model,
+    start_loading,
     top_reasons,
 )
 from fh_screening.store import run_sql
@@ -223,6 +224,40 @@ def test_model_with_an_untrusted_type_is_refused(tmp_path):
     (folder / CARD_FILE).write_text(json.dumps(card))
     with pytest.raises(ModelError, match="not on the allow-list.*DummyClassifier"):
         load_model(tmp_path, "fh-risk-evil")
+
+
+def test_start_loading_checks_files_at_once_and_shares_a_load_of_the_same_bytes(toy, tmp_path):
+    """The run starts the model's load at its first check (pipeline.run_screening, the
+    flows) and takes it at the model stage: the quick checks fail at once, the allow-list
+    refusal comes from result(), and a second start on the same bytes gets the same load."""
+    X, y, groups = toy
+    est = fit_model("logistic_regression", X, y, groups, seed=1)
+    folder = save_model(est, _card("fh-risk-s", ["index_untreated_ldl", "male"]), tmp_path)
+    first = start_loading(folder)
+    assert first.version == "fh-risk-s"
+    assert start_loading(folder).future is first.future
+    loaded = first.result()
+    assert np.array_equal(loaded.estimator.predict_proba(X), est.predict_proba(X))
+    assert loaded.card["features"] == ["index_untreated_ldl", "male"]
+
+    data = bytearray((folder / MODEL_FILE).read_bytes())
+    data[-30] ^= 0xFF
+    (folder / MODEL_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match the checksum"):
+        start_loading(folder)  # at once, not from result()
+
+    evil = tmp_path / "fh-risk-evil"
+    evil.mkdir()
+    sio.dump(DummyClassifier().fit([[0], [1]], [0, 1]), evil / MODEL_FILE)
+    card = {**_card("fh-risk-evil", ["x"]),
+            "model_sha256": __import__("hashlib").sha256((evil / MODEL_FILE).read_bytes()
+                                                         ).hexdigest()}
+    (evil / CARD_FILE).write_text(json.dumps(card))
+    pending = start_loading(evil)
+    with pytest.raises(ModelError, match="not on the allow-list.*DummyClassifier"):
+        pending.result()
+    with pytest.raises(ModelError, match="no model folder"):
+        start_loading(tmp_path / "nowhere")
 
 
 def test_altered_missing_or_foreign_models_are_clear_errors(toy, tmp_path):
