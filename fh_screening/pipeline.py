@@ -45,7 +45,7 @@ from fh_screening.outputs import atomic_run_dir, check_run_id, write_private
 from fh_screening.privacy import Reidentifier, redact_cpr
 from fh_screening.quality import missing_tables
 from fh_screening.reports import write_reports
-from fh_screening.snapshot import publish_snapshot, snapshot_path
+from fh_screening.snapshot import PartsAhead, publish_snapshot, snapshot_path
 from fh_screening.stages import stage, step
 from fh_screening.store import Workspace, connect
 from fh_screening.workspace_key import workspace_key
@@ -365,10 +365,11 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
                    requested: list[str]) -> dict[str, Any]:
     version = code_version()
     con = connect(ws.store_path)
-    reidentify = None
+    reidentify = ahead = None
     try:
         check_run_scope(con, run_id, requested)
         reidentify = Reidentifier(ws.vault_path)  # its own connection, not the store's
+        ahead = PartsAhead(con, ws)  # the analysts' snapshot, written while the lists are
         con.execute("begin transaction")
         try:
             with atomic_run_dir(ws.output_dir, run_id) as tmp:
@@ -416,9 +417,13 @@ def _write_outputs(ws: Workspace, run_id: str, as_of: date, regions: list[str],
             raise
         step("outputs", 4, OUTPUT_STEPS, "run summary, registry")
         # The analysts' copy of this committed state (they never open the store itself).
+        ahead.finish()
+        ahead = None
         publish_snapshot(con, ws, run_id)
         step("outputs", 5, OUTPUT_STEPS, "analysts' snapshot")
     finally:
+        if ahead is not None:
+            ahead.finish(cancel=True)
         if reidentify is not None:
             reidentify.__exit__()
         con.close()

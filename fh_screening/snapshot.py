@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import threading
 from pathlib import Path
 
 import duckdb
@@ -33,6 +35,8 @@ import duckdb
 from fh_screening.store import Workspace, run_sql
 
 # The oldest storage format DuckDB 2.0 still writes; every DuckDB from 1.0 on reads it.
+log = logging.getLogger(__name__)
+
 SNAPSHOT_STORAGE_VERSION = "v1.0.0"
 VIEW_PREFIX = "snapshot_"
 # Parquet has no 128-bit integer (DuckDB would write a DOUBLE); the parts keep such
@@ -112,32 +116,83 @@ def _write_parts(con: duckdb.DuckDBPyConnection, table: str, parts_dir: Path,
     return parts, view_sql
 
 
-def publish_snapshot(con: duckdb.DuckDBPyConnection, ws: Workspace, run_id: str) -> Path:
-    """Publish the pseudonymised tables of the store (`con`) as the new snapshot and
-    rename it over the current one; returns its path. Called after the run's outputs
-    committed, by the store's one writer."""
+def _parts_dir(ws: Workspace, *, clean: bool) -> Path:
+    """The parts' folder; `clean`: without the temporary files a killed run left (only
+    the store's one writer publishes, so any left when it starts are stale)."""
     final = snapshot_path(ws)
     parts_dir = final.parent / "parts"
     parts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # A run killed while it wrote left its temporary files: only the store's one writer
-    # publishes, so any left now are stale.
-    for stale in [*final.parent.glob(f".{final.name}.*.tmp"), *parts_dir.glob(".*.tmp")]:
-        stale.unlink(missing_ok=True)
+    if clean:
+        for stale in [*final.parent.glob(f".{final.name}.*.tmp"), *parts_dir.glob(".*.tmp")]:
+            stale.unlink(missing_ok=True)
+    return parts_dir
+
+
+class PartsAhead:
+    """The parts of the tables the screening committed, written on a cursor of their own
+    while the output step builds the lists (issue 23).
+
+    Why: the output step is mostly Python (workbooks, pages, charts) and the snapshot's
+    Parquet writes are DuckDB's, with the GIL released; written after the outputs, they
+    were a serial 6 s at 1M people. The cursor's reads see the committed store, not the
+    output step's open transaction, so what it writes is what `publish_snapshot` will
+    find by fingerprint and reuse; a table the output step then changes (referral and
+    report history, runs: small) gets a new part there, and the part written ahead for
+    it is deleted with the other unused ones. A failure here costs only the time: it is
+    logged and `publish_snapshot` writes what is missing itself."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, ws: Workspace) -> None:
+        self._cursor = con.cursor()
+        self._parts_dir = _parts_dir(ws, clean=True)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="fh-snapshot-parts",
+                                        daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        try:
+            self._cursor.execute("set session preserve_insertion_order = false")
+            for table in _published(self._cursor):
+                _write_parts(self._cursor, table, self._parts_dir)
+        except BaseException as exc:  # reported by finish(); the publish writes them
+            self.error = exc
+
+    def finish(self, *, cancel: bool = False) -> None:
+        """Wait for the writes (`cancel`: interrupt them first, the run failed)."""
+        if cancel:
+            self._cursor.interrupt()
+        self._thread.join()
+        self._cursor.close()
+        for tmp in self._parts_dir.glob(f".*.{os.getpid()}.tmp"):  # an interrupted COPY's
+            tmp.unlink(missing_ok=True)
+        if self.error is not None and not cancel:
+            log.warning("snapshot parts not written ahead (%s); the publish writes them",
+                        type(self.error).__name__)
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection, ws: Workspace, run_id: str) -> Path:
+    """Publish the pseudonymised tables of the store (`con`) as the new snapshot and
+    rename it over the current one; returns its path. Called after the run's outputs
+    committed, by the store's one writer (after `PartsAhead.finish`, when it wrote ahead)."""
+    final = snapshot_path(ws)
+    parts_dir = _parts_dir(ws, clean=True)
     manifest = parts_dir / "manifest.json"
     previous = set(json.loads(manifest.read_text())["parts"]) if manifest.exists() else set()
 
     # Row order means nothing in a snapshot; keeping it made the Parquet writes serial
-    # (lab results at 6M: 98 s in order, about 7 s per source file without).
+    # (lab results at 6M: 98 s in order, about 7 s per source file without). Set for
+    # this connection only (a plain SET is the database's, every cursor's).
     (order,) = con.execute("select current_setting('preserve_insertion_order')").fetchone()
-    con.execute("set preserve_insertion_order = false")
+    con.execute("set session preserve_insertion_order = false")
     try:
         listing, views = [], []
         for table in _published(con):
             parts, view = _write_parts(con, table, parts_dir)
-            listing += [(table, name, rows, reused) for name, rows, reused in parts]
+            # reused: from the previous snapshot (a part written ahead by this run is new)
+            listing += [(table, name, rows, name in previous) for name, rows, _ in parts]
             views.append(view)
     finally:
-        con.execute(f"set preserve_insertion_order = {'true' if order else 'false'}")
+        con.execute(f"set session preserve_insertion_order = {'true' if order else 'false'}")
 
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     con.execute("create or replace temp table snapshot_part_list (table_name varchar, "

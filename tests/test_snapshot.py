@@ -4,6 +4,7 @@ holds a read-only connection on it, and that connection keeps the snapshot it op
 
 from __future__ import annotations
 
+import shutil
 import struct
 import subprocess
 import sys
@@ -12,7 +13,12 @@ import duckdb
 
 from fh_screening.config import SAMPLES_DIR
 from fh_screening.pipeline import run_screening
-from fh_screening.snapshot import SNAPSHOT_STORAGE_VERSION, snapshot_path
+from fh_screening.snapshot import (
+    SNAPSHOT_STORAGE_VERSION,
+    PartsAhead,
+    publish_snapshot,
+    snapshot_path,
+)
 from fh_screening.store import Workspace, connect
 
 ANALYST = """
@@ -143,3 +149,38 @@ def test_a_monthly_run_writes_only_the_parts_that_changed(output_runs):
     on_disk = {p.name for p in folder.iterdir()}
     assert {name for name, _ in parts} < on_disk  # plus the first run's, and the manifest
     assert "manifest.json" in on_disk and not list(folder.glob(".*.tmp"))
+
+
+def test_parts_written_ahead_are_the_ones_the_publish_uses(output_runs, tmp_path):
+    """The output step writes the snapshot's parts on a cursor of their own while it
+    builds the lists (snapshot.PartsAhead): the publish after it finds every part on disk
+    (the store did not change in between) and writes none, and the listing still says
+    which parts came from the previous snapshot. Cancelled, it leaves nothing temporary."""
+    home = tmp_path / "home"
+    shutil.copytree(output_runs.ws.home, home)
+    ws = Workspace(home)
+    folder = snapshot_path(ws).parent / "parts"
+    for part in folder.glob("*.parquet"):  # as before a first run: nothing to reuse
+        part.unlink()
+    (folder / "manifest.json").unlink()
+    con = connect(ws.store_path)
+    try:
+        ahead = PartsAhead(con, ws)
+        ahead.finish()
+        assert ahead.error is None
+        written = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.parquet")}
+        publish_snapshot(con, ws, "r3")
+        cancelled = PartsAhead(con, ws)
+        cancelled.finish(cancel=True)
+    finally:
+        con.close()
+    snap = duckdb.connect(str(snapshot_path(ws)), read_only=True)
+    try:
+        listed = snap.execute("select part_file, reused from snapshot_parts").fetchall()
+        labs = snap.execute("select count(*) from lab_results").fetchall()[0][0]
+    finally:
+        snap.close()
+    assert len(listed) > 20 and {name for name, _ in listed} == set(written)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.parquet")} == written
+    assert not any(reused for _, reused in listed)  # none was in a previous snapshot
+    assert labs > 50_000 and not list(folder.glob(".*.tmp"))
