@@ -193,6 +193,7 @@ class _Recomputed(logging.Handler):
 def run_pipeline(folder: Path, kind: str, month: str = "month") -> dict[str, Any]:
     """One run on folder's store: 'full' (base extracts) or 'incremental' (the files of
     folder/<month>: the whole month, or a part of it, see month_part)."""
+    from fh_screening.model import start_loading
     from fh_screening.pipeline import (
         ingest_step,
         output_step,
@@ -217,6 +218,7 @@ def run_pipeline(folder: Path, kind: str, month: str = "month") -> dict[str, Any
     logging.getLogger("fh_screening.pipeline").setLevel(logging.INFO)
     t0 = time.perf_counter()
     with StageMeter() as meter, listening(meter):
+        start_loading(None)  # as run_screening does: the model loads while the regions ingest
         ingested = [ingest_step(ws, r, extracts / r, today=date(2026, 11, 30))
                     for r in REGIONS]
         summary = screen_step(ws, list(REGIONS), as_of)
