@@ -42,13 +42,14 @@ set_aside as (
     select
         person_id,
         count(*) as set_aside_samples,
-        list_distinct(flatten(list(list_filter([
+        -- sorted: list() gathers in thread order, and the same store must give the same row
+        list_sort(list_distinct(flatten(list(list_filter([
             case when high_tsh then 'tsh' end,
             case when low_albumin then 'albumin' end,
             case when cholestasis then 'liver' end,
             case when very_high_triglycerides then 'triglycerides' end,
             case when ldl_raising_drugs is not null then 'drug' end
-        ], lambda x: x is not null)))) as set_aside_causes
+        ], lambda x: x is not null))))) as set_aside_causes
     from samples
     where secondary_cause and clean_n > 0
     group by person_id
@@ -95,22 +96,25 @@ evidence as (
     from weighted
     group by person_id
 ),
-ranked as (
+per_person as (
+    -- the index sample's time (off treatment first, then the latest; a person has one
+    -- sample per time, as 01_ldl_values groups by both) and the maxima: aggregates, which
+    -- cost three quarters of the windows over every sample they replace (docs/scale.md)
     select
-        u.*,
-        row_number() over (
-            partition by u.person_id
-            order by u.treated, u.sampled_at desc
-        ) as rank_in_person,
-        count(*) over (partition by u.person_id) as evidence_samples,
-        max(u.ldl) over (partition by u.person_id) as max_measured_ldl,
-        max(case when not u.treated then u.ldl end) over (partition by u.person_id)
-            as max_off_treatment_ldl,
-        bool_or(u.ldl > case when u.age_at_sample <= $referral_child_max_age
-                             then $homozygous_child_ldl_above
-                             else $homozygous_adult_ldl_above end)
-            over (partition by u.person_id) as homozygous_measured
+        person_id,
+        coalesce(max(sampled_at) filter (where not treated), max(sampled_at)) as index_at,
+        max(ldl) as max_measured_ldl,
+        max(ldl) filter (where not treated) as max_off_treatment_ldl,
+        bool_or(ldl > case when age_at_sample <= $referral_child_max_age
+                           then $homozygous_child_ldl_above
+                           else $homozygous_adult_ldl_above end) as homozygous_measured
+    from used
+    group by person_id
+),
+ranked as (
+    select u.*, p.max_measured_ldl, p.max_off_treatment_ldl, p.homozygous_measured
     from used u
+    join per_person p on p.person_id = u.person_id and p.index_at = u.sampled_at
 ),
 counts as (
     select person_id, count(*) as ldl_samples
@@ -163,6 +167,5 @@ final as (
     join evidence e using (person_id)
     join counts c using (person_id)
     left join set_aside s using (person_id)
-    where r.rank_in_person = 1
 )
 select * from final;
