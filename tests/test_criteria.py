@@ -405,6 +405,19 @@ def test_medped_uses_first_degree_cutoff_when_a_parent_has_fh(world):
                                "(first-degree relative with FH)")
 
 
+def test_medped_takes_the_sample_closest_to_its_cut_off_not_the_highest(world):
+    # born 1 January 1980: TC 8.7 at age 35 (2015, general cut-off 8.8 for 30-39: 0.1
+    # below), TC 9.0 at age 45 (2025, cut-off 9.3 for 40+: 0.3 below). The first is the
+    # closer, so MEDPED shows 8.7 at 35 against 8.8 (not met); the highest is 9.0
+    world.person("p", date(1980, 1, 1))
+    for at, tc in ((datetime(2015, 6, 1, 8), 8.7), (datetime(2025, 6, 1, 8), 9.0)):
+        world.lab("p", "total_chol", tc, at=at)
+        world.lab("p", "ldl", 4.0, at=at)
+    r = world.results()["p"]
+    assert (r["medped_tc"], r["medped_age"], r["medped_cutoff"]) == (8.7, 35, 8.8)
+    assert (r["max_untreated_tc"], r["medped_met"]) == (9.0, False)
+
+
 def test_medped_ignores_total_cholesterol_on_treatment(world):
     world.person("p", born_aged(45))
     world.drug("p", "C10AA05", 10)
