@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                 con.execute(f"create or replace temp table ab_{i} as "  # noqa: S608
                             f"select * from {quote_ident(output)}")
         columns = [c for c, *_ in con.execute("describe ab_0").fetchall()]
-        if "person_id" in columns:  # one row per person: which columns differ
+        one_per_person = "person_id" in columns and con.execute(
+            "select count(*) = count(distinct person_id) from ab_0").fetchall()[0][0]
+        if one_per_person:  # which columns differ
             differ = {c: con.execute(
                 "select count(*) from ab_0 a full join ab_1 b using (person_id) "  # noqa: S608
                 f"where a.{quote_ident(c)} is distinct from b.{quote_ident(c)}").fetchall()[0][0]

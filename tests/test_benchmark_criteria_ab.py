@@ -34,10 +34,13 @@ def _differ_line(out: str) -> str:
     return next(line for line in out.splitlines() if "rows differ by column" in line)
 
 
-def test_the_same_file_gives_the_same_rows(folder, tmp_path, capsys):
+@pytest.mark.parametrize("stem", ["03_index_ldl",        # one row per person
+                                  "02_ldl_untreated"])   # one row per sample
+def test_the_same_file_gives_the_same_rows(folder, tmp_path, capsys, stem):
     same = tmp_path / "same.sql"
-    same.write_text(INDEX_LDL.read_text(encoding="utf-8"), encoding="utf-8")
-    assert criteria_ab.main([str(folder), "03_index_ldl", str(same), "--pairs", "2"]) == 0
+    same.write_text((INDEX_LDL.parent / f"{stem}.sql").read_text(encoding="utf-8"),
+                    encoding="utf-8")
+    assert criteria_ab.main([str(folder), stem, str(same), "--pairs", "2"]) == 0
     out = capsys.readouterr().out
     assert _differ_line(out).endswith("rows differ by column: none")
     assert "per pair: median" in out
@@ -56,6 +59,20 @@ def test_a_version_that_changes_a_result_names_the_column(folder, tmp_path, caps
     criteria_ab.main([str(folder), "03_index_ldl", str(coarse), "--pairs", "1"])
     line = _differ_line(capsys.readouterr().out)
     assert "index_untreated_ldl" in line and "untreated_ldl_low" not in line
+
+
+def test_a_version_that_changes_samples_counts_the_rows(folder, tmp_path, capsys):
+    # one row per sample: the rows that differ are counted (a sample's treatment reduction
+    # halved changes every treated sample's estimate)
+    text = (INDEX_LDL.parent / "02_ldl_untreated.sql").read_text(encoding="utf-8")
+    old = "v.ldl / (1 - coalesce(c.reduction, 0)) as untreated_ldl"
+    assert text.count(old) == 1
+    changed = tmp_path / "changed.sql"
+    changed.write_text(text.replace(old, "v.ldl / (1 - coalesce(c.reduction, 0) / 2) "
+                                         "as untreated_ldl"), encoding="utf-8")
+    criteria_ab.main([str(folder), "02_ldl_untreated", str(changed), "--pairs", "1"])
+    line = _differ_line(capsys.readouterr().out)
+    assert "rows (either side)" in line and not line.endswith("none")
 
 
 def test_an_unknown_file_or_revision_is_refused_with_a_sentence(folder):

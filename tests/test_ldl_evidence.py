@@ -124,6 +124,24 @@ def test_nearest_tsh_decides_a_sample(world):
     assert r["referral"] and not r["high_tsh"] and r["set_aside_samples"] == 0
 
 
+def test_values_equally_near_a_sample_go_to_the_one_pointing_to_a_cause(world):
+    # LDL 7.0 on 2025-06-01. p: TSH 2.0 seven days before and 9.0 seven days after; the
+    # higher counts (9.0 > 4.5: high TSH). q: albumin 35 seven days before and 25 seven
+    # days after; the lower counts (25 < 30: low albumin). Each person's only sample has
+    # a cause, so it is not set aside but excludes
+    for pid in ("p", "q"):
+        world.person(pid, born_aged(50), sex="F")
+        world.lab(pid, "ldl", 7.0)
+    world.lab("p", "tsh", 2.0, at=datetime(2025, 5, 25, 8))
+    world.lab("p", "tsh", 9.0, at=datetime(2025, 6, 8, 8))
+    world.lab("q", "albumin", 35.0, at=datetime(2025, 5, 25, 8))
+    world.lab("q", "albumin", 25.0, at=datetime(2025, 6, 8, 8))
+    r = world.results()
+    assert (r["p"]["index_tsh"], r["p"]["high_tsh"]) == (9.0, True)
+    assert (r["q"]["index_albumin"], r["q"]["low_albumin"]) == (25.0, True)
+    assert not r["p"]["referral"] and not r["q"]["referral"]
+
+
 def test_every_sample_with_a_cause_still_excludes(world):
     # both LDL samples have a high TSH nearest: excluded, the highest TSH shown
     world.person("p", born_aged(50), sex="F")

@@ -46,15 +46,15 @@ lowering as (
       and r.start_date + cast($treatment_effect_onset_days as integer) <= cast(r.sampled_at as date)
 ),
 by_class as (
-    -- one drug per class: the one started last, ties to the stronger, then by name
-    select
-        person_id,
-        sampled_at,
-        drug_class,
-        arg_max(reduction, struct_pack(s := start_date, r := reduction, d := drug)) as reduction,
-        arg_max(drug, struct_pack(s := start_date, r := reduction, d := drug)) as drug
-    from lowering
-    group by person_id, sampled_at, drug_class
+    -- one drug per class: the one started last, ties to the stronger, then by name (one
+    -- max over the struct, whose fields are the values wanted)
+    select person_id, sampled_at, drug_class, best.r as reduction, best.d as drug
+    from (
+        select person_id, sampled_at, drug_class,
+               max(struct_pack(s := start_date, r := reduction, d := drug)) as best
+        from lowering
+        group by person_id, sampled_at, drug_class
+    )
 ),
 combined as (
     select
@@ -75,26 +75,14 @@ raising as (
     join ldl_raising_drugs d on starts_with(r.atc_code, d.atc_prefix)
     group by r.person_id, r.sampled_at
 ),
-near as (
+nearby as (
+    -- secondary-cause values within the window of each sample, with their distance
     select
         v.person_id,
         v.sampled_at,
-        arg_min(l.value, struct_pack(d := abs(date_diff('day', cast(v.sampled_at as date),
-                                                         cast(l.sampled_at as date))),
-                                     v := -l.value))
-            filter (where l.analyte = 'tsh') as tsh_near,
-        arg_min(l.value, struct_pack(d := abs(date_diff('day', cast(v.sampled_at as date),
-                                                         cast(l.sampled_at as date))),
-                                     v := l.value))
-            filter (where l.analyte = 'albumin') as albumin_near,
-        arg_min(l.value, struct_pack(d := abs(date_diff('day', cast(v.sampled_at as date),
-                                                         cast(l.sampled_at as date))),
-                                     v := -l.value))
-            filter (where l.analyte = 'alp') as alp_near,
-        arg_min(l.value, struct_pack(d := abs(date_diff('day', cast(v.sampled_at as date),
-                                                         cast(l.sampled_at as date))),
-                                     v := -l.value))
-            filter (where l.analyte = 'bilirubin') as bilirubin_near
+        l.analyte,
+        l.value,
+        abs(date_diff('day', cast(v.sampled_at as date), cast(l.sampled_at as date))) as days
     from int_ldl_values v
     join lab_results l
       on l.person_id = v.person_id
@@ -102,7 +90,21 @@ near as (
      and cast(l.sampled_at as date) <= $as_of
      and abs(date_diff('day', cast(v.sampled_at as date), cast(l.sampled_at as date)))
          <= $secondary_causes_window_days
-    group by v.person_id, v.sampled_at
+),
+near as (
+    -- the nearest value of each kind; ties go to the value pointing to a cause (the higher
+    -- TSH, ALP and bilirubin, the lower albumin). One min over (distance, value) per kind,
+    -- whose second field is the value (negated where the higher one wins)
+    select
+        person_id,
+        sampled_at,
+        -(min({'d': days, 'v': -value}) filter (where analyte = 'tsh')).v as tsh_near,
+        (min({'d': days, 'v': value}) filter (where analyte = 'albumin')).v as albumin_near,
+        -(min({'d': days, 'v': -value}) filter (where analyte = 'alp')).v as alp_near,
+        -(min({'d': days, 'v': -value}) filter (where analyte = 'bilirubin')).v
+            as bilirubin_near
+    from nearby
+    group by person_id, sampled_at
 ),
 final as (
     select
