@@ -243,8 +243,13 @@ def test_known_fh_is_excluded_from_referral(world):
     world.person("p", born_aged(50))
     world.lab("p", "ldl", 7.0)
     world.diagnosis("p", "E78.0")
-    r = world.results()["p"]
-    assert r["known_fh"] and r["flagged"] and not r["referral"]
+    # diagnosed after the screening date (30 June 2026): not known yet, so referred
+    world.person("later", born_aged(50))
+    world.lab("later", "ldl", 7.0)
+    world.diagnosis("later", "E78.01", at=date(2026, 7, 15))
+    r = world.results()
+    assert r["p"]["known_fh"] and r["p"]["flagged"] and not r["p"]["referral"]
+    assert not r["later"]["known_fh"] and r["later"]["referral"]
 
 
 def test_very_high_ldl_is_high_priority(world):
@@ -325,7 +330,14 @@ def test_dlcn_dna_points_and_not_available_items(world):
     world.genetic("pos", "positive")
     world.person("untested", born_aged(50))
     world.lab("untested", "ldl", 5.2)
+    # tested negative: DNA scored 0 (tested, no variant), LDL 3 points -> 3, possible
+    world.person("neg", born_aged(50))
+    world.lab("neg", "ldl", 5.2)
+    world.genetic("neg", "negative")
     r = world.results()
+    assert (r["neg"]["dlcn_dna_points"], r["neg"]["dlcn_points"]) == (0, 3)
+    assert (r["neg"]["genetic_tested"], r["neg"]["genetic_positive"]) == (True, False)
+    assert (r["untested"]["genetic_tested"], r["untested"]["genetic_positive"]) == (False, False)
     assert (r["pos"]["dlcn_dna_points"], r["pos"]["dlcn_points"]) == (8, 11)
     assert r["pos"]["dlcn_category"] == "definite" and not r["pos"]["referral"]
     assert r["untested"]["dlcn_dna_points"] is None

@@ -22,10 +22,12 @@ with people as (
         coalesce(f.sdr_known_fh, false) as sdr_known_fh,
         coalesce(f.fdr_mi_early or f.sdr_mi_early, false) as family_mi_early,
         coalesce(f.fdr_high_tc or f.sdr_high_tc, false) as family_high_tc,
-        exists (select 1 from genetic_tests g where g.person_id = i.person_id
-                and g.tested_at <= $as_of) as genetic_tested,
-        exists (select 1 from genetic_tests g where g.person_id = i.person_id
-                and g.result = 'positive' and g.tested_at <= $as_of) as genetic_positive
+        -- uncorrelated: a correlated exists ran as two delimiter joins over the scope
+        i.person_id in (select person_id from genetic_tests
+                        where tested_at <= $as_of and person_id is not null) as genetic_tested,
+        i.person_id in (select person_id from genetic_tests
+                        where result = 'positive' and tested_at <= $as_of
+                          and person_id is not null) as genetic_positive
     from (select * from index_ldl where person_id in (select person_id from scope_b)) i
     left join int_vascular_history v using (person_id)
     left join int_family_history f using (person_id)

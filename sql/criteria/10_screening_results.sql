@@ -67,8 +67,10 @@ joined as (
         s.max_triglycerides,
         coalesce(s.ldl_raising_drug, false) as ldl_raising_drug,
         s.ldl_raising_drugs,
-        exists (select 1 from diagnoses d where d.person_id = p.person_id
-                and d.icd10 like 'E78.0%' and d.diagnosed_at <= $as_of) as known_fh
+        -- uncorrelated (a correlated exists runs as a delimiter join over the scope)
+        p.person_id in (select person_id from diagnoses
+                        where icd10 like 'E78.0%' and diagnosed_at <= $as_of
+                          and person_id is not null) as known_fh
     -- both tables read for the scope only (scope_b): joined whole, DuckDB built its hash
     -- table from every patient in the store
     from (select * from patients
