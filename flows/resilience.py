@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 from prefect import get_client
 from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists
 from prefect.tasks import exponential_backoff
 
 from fh_screening.store import StoreBusy
@@ -66,11 +67,16 @@ def store_limit_name(home: str | Path) -> str:
 
 
 def ensure_store_limit(home: str | Path) -> str:
-    """Create the workspace's limit if missing (flows call this once, before they fan out:
-    Prefect's upsert is not atomic, so concurrent first calls could collide)."""
+    """Create the workspace's limit if missing. Prefect's upsert reads, then creates, so
+    two flows starting at once (a regional and the national deployment on one workspace)
+    can both find no limit; the second create fails with ObjectAlreadyExists. The limit
+    then exists, as wanted, and a second upsert finds it and sets it to 1."""
     name = store_limit_name(home)
     with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, limit=1)
+        except ObjectAlreadyExists:
+            client.upsert_global_concurrency_limit_by_name(name, limit=1)
     return name
 
 

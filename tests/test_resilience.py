@@ -300,3 +300,39 @@ def test_the_ingest_task_waits_out_a_store_held_by_another_process(
         assert runs == 1
     finally:
         con.close()
+
+
+# --- the store limit, created by two flows at once -------------------------------------
+
+
+class _RacingClient:
+    """A Prefect client whose first upsert loses the race: another flow created the
+    limit between the upsert's read and its create (the server answered 409)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def __enter__(self) -> _RacingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def upsert_global_concurrency_limit_by_name(self, name: str, limit: int) -> None:
+        from prefect.exceptions import ObjectAlreadyExists
+
+        self.calls.append((name, limit))
+        if len(self.calls) == 1:
+            raise ObjectAlreadyExists(http_exc=RuntimeError("409 Conflict"))
+
+
+def test_a_store_limit_created_meanwhile_by_another_flow_is_used(monkeypatch, tmp_path):
+    # seen in the served deployments' test: the regional and the national flow started
+    # together and the national one failed with ObjectAlreadyExists before any work
+    import flows.resilience as resilience
+
+    client = _RacingClient()
+    monkeypatch.setattr(resilience, "get_client", lambda sync_client: client)
+    name = resilience.ensure_store_limit(tmp_path)
+    assert name == resilience.store_limit_name(tmp_path)
+    assert client.calls == [(name, 1), (name, 1)]  # the second upsert finds it, sets 1
