@@ -77,11 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         copy = Path(scratch) / "store.duckdb"
         shutil.copy(store, copy)
         con = connect(copy)
-        thresholds = C.load_thresholds()
-        C.load_drug_tables(con, thresholds)
-        C.load_band_tables(con, thresholds)
-        params = {**C.threshold_params(thresholds), **C.unit_params(),
-                  "as_of": national.BASE_END, "regions": sorted(national.REGIONS)}
+        params = C.prepare_criteria(con, as_of=national.BASE_END,
+                                    regions=list(national.REGIONS))
         run_sql(con, "criteria/scope/everyone", params)
         for stem in files[:files.index(args.stem)]:
             run_sql(con, f"criteria/{stem}", params)

@@ -124,6 +124,17 @@ def _drop_scratch_views(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"drop view temp.{name}")
 
 
+def prepare_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[str],
+                     config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
+    """Load the drug and band tables the criteria SQL joins and return its parameters:
+    one place for what a screening and benchmarks/criteria_ab.py both need."""
+    thresholds = load_thresholds(config_dir)
+    load_drug_tables(con, thresholds, config_dir)
+    load_band_tables(con, thresholds)
+    return {**threshold_params(thresholds), **unit_params(config_dir), "as_of": as_of,
+            "regions": sorted(regions)}
+
+
 def run_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[str],
                  config_dir: Path = CONFIG_DIR, since: Since | None = None) -> int:
     """Build `screening_results` for the given regions as of a date; returns its row count.
@@ -133,11 +144,7 @@ def run_criteria(con: duckdb.DuckDBPyConnection, *, as_of: date, regions: list[s
     results depend on theirs, are recomputed (sql/criteria/scope/); the result is the same
     as a full screening, which tests/test_incremental.py checks. The people recomputed
     are left in the temporary table `scope_b` for the model."""
-    thresholds = load_thresholds(config_dir)
-    load_drug_tables(con, thresholds, config_dir)
-    load_band_tables(con, thresholds)
-    params = {**threshold_params(thresholds), **unit_params(config_dir), "as_of": as_of,
-              "regions": sorted(regions)}
+    params = prepare_criteria(con, as_of=as_of, regions=regions, config_dir=config_dir)
     full = since is None
     _drop_scratch_views(con)
     if full:

@@ -73,24 +73,23 @@ tc_samples as (
     join medped_by_age m on m.age = h.age_at_sample
     where not h.treated and h.total_chol is not null
 ),
-medped_best as (
+medped as (
     -- the untreated sample that comes closest to (or furthest past) its cut-off; ties
     -- (equal margins at different ages) go to the later age, so all three values come
     -- from one sample and reruns agree. One max over a struct ordered margin first, then
     -- age: equal margins at one age have one cut-off, so one total cholesterol too (one
     -- aggregate, where three arg_max kept three copies of the key)
-    select
-        person_id,
-        max(total_chol) as max_untreated_tc,
-        max({'margin': total_chol - cutoff, 'age': age_at_sample, 'tc': total_chol,
-             'cutoff': cutoff}) as best
-    from tc_samples
-    group by person_id
-),
-medped as (
     select person_id, max_untreated_tc, best.tc as medped_tc, best.age as medped_age,
            best.cutoff as medped_cutoff
-    from medped_best
+    from (
+        select
+            person_id,
+            max(total_chol) as max_untreated_tc,
+            max({'margin': total_chol - cutoff, 'age': age_at_sample, 'tc': total_chol,
+                 'cutoff': cutoff}) as best
+        from tc_samples
+        group by person_id
+    )
 ),
 dlcn as (
     select
