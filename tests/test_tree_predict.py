@@ -105,3 +105,44 @@ def test_explanations_in_batches_equal_one_prediction_per_feature(shipped, monke
         expected[:, j] = base - model._logit(shipped.estimator.predict_proba(changed)[:, 1])
     assert np.array_equal(got, expected)
     assert np.abs(got).max() > 0.1  # some feature moved someone's odds
+
+
+def _boosted(max_leaf_nodes: int, seed: int = 2):
+    """A small calibrated member trained on data with missing values that mean something
+    (so some splits send them left and some right)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(3000, 4))
+    y = ((X[:, 0] + 0.5 * X[:, 1] + rng.normal(size=3000)) > 0.8).astype(int)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    y[np.isnan(X[:, 2]) & (rng.random(3000) < 0.5)] = 1  # missing in feature 2: often a carrier
+    est = HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=max_leaf_nodes,
+                                         random_state=seed)
+    member = CalibratedClassifierCV(est, method="sigmoid", cv=3, ensemble=False).fit(X, y)
+    return member, X
+
+
+def test_trees_as_byte_codes_add_up_to_scikit_learns_raw_scores_exactly(shipped):
+    from fh_screening.tree_predict import _compiled_trees, _raw_scores
+
+    member, X = _boosted(max_leaf_nodes=8)
+    est = member.calibrated_classifiers_[0].estimator
+    trees = _compiled_trees(est)
+    assert trees is not None and len(trees) == 30
+    nodes = np.concatenate([t.nodes for (t,) in est._predictors])
+    assert set(nodes["missing_go_to_left"][nodes["is_leaf"] == 0]) == {0, 1}
+    assert np.array_equal(_raw_scores(est, X, 1), est._raw_predict(X).ravel())
+    assert np.array_equal(member_probability(member, X), member.predict_proba(X)[:, 1])
+    for m in shipped.estimator.members:  # the shipped model takes this route
+        assert all(_compiled_trees(e) is not None for e, _ in binned_route(m))
+
+
+def test_a_tree_of_more_than_eight_splits_leaves_the_member_on_scikit_learns_walk():
+    from fh_screening.tree_predict import _compiled_trees, _raw_scores
+
+    member, X = _boosted(max_leaf_nodes=16)
+    est = member.calibrated_classifiers_[0].estimator
+    assert _compiled_trees(est) is None
+    assert np.array_equal(_raw_scores(est, X, 1), est._raw_predict(X).ravel())
+    assert np.array_equal(member_probability(member, X), member.predict_proba(X)[:, 1])
