@@ -23,9 +23,9 @@ calibration folds, categorical features) falls back to `predict_proba`.
 
 Each tree is then read column-wise rather than walked row by row (`_compile`): a tree of at
 most 8 splits (the model's trees have 8 leaves) sends a row to the leaf named by its 8
-split decisions, so the decisions are packed into one byte per row, 32,768 rows at a time
+split decisions, so the decisions are packed into one byte per row, 131,072 rows at a time
 (`bin <= threshold` on a column, numpy's vectorised comparison), and the byte indexes a
-table of 256 leaf values. A missing value is the missing bin, the last, which is above
+table of up to 256 leaf values. A missing value is the missing bin, the last, which is above
 every threshold; a split sending missing values left compares a copy of the column whose
 missing bin is 0, which is at or below every threshold. The leaf values are added tree by
 tree in scikit-learn's order, so the sums are the same to the bit. The 601,238 screened
