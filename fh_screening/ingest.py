@@ -614,7 +614,12 @@ def _temp_object_kinds(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
         {"n": name}).fetchall()]
 
 
-Validator = Callable[[duckdb.DuckDBPyConnection, str, str, int], dict]
+# A validator gets (store connection, table, source, rows) while the file's rows are the
+# temp view `accepted`, and returns its report, or a verdict: a call that returns the report
+# (or raises) once the validation running meanwhile is done. A verdict is called after the
+# file's rows are inserted and before they are committed, so the insert overlaps the check.
+Verdict = Callable[[], dict]
+Validator = Callable[[duckdb.DuckDBPyConnection, str, str, int], dict | Verdict]
 
 
 def _struct(alias: str, columns: tuple[str, ...] | list[str]) -> str:
@@ -779,7 +784,8 @@ def ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: s
 
     `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
     before anything is committed and raises to stop the file (and the region's run); its
-    report is kept. `hashed`: the file's fingerprint being computed ahead (else here).
+    report is kept. It may return a verdict instead (see `Validator`). `hashed`: the
+    file's fingerprint being computed ahead (else here).
 
     `side`: the region's CPR side (`cpr_side`), made here when not given.
     The file is recorded (store, summaries, messages) under `PseudonymKey.file_label`:
@@ -812,7 +818,8 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
 
     `validator(con, table, source, rows)` checks the temp view `accepted` (`rows` rows)
     before anything is committed and raises to stop the file (and the region's run); its
-    report is kept. `hashed`: the file's fingerprint being computed ahead (else here).
+    report is kept. It may return a verdict instead (see `Validator`). `hashed`: the
+    file's fingerprint being computed ahead (else here).
     """
     limits = limits or load_plausibility()
     seen_file = hashed.result() if hashed is not None else fingerprint(path)
@@ -898,8 +905,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
     counts = con.execute(
         "select count(*) filter (where _problem is null), "
         "count(*) filter (where _problem is not null) from checked").fetchall()[0]
-    if validator is not None:
-        result.validation = validator(con, table, name, counts[0])
+    checked_rows = validator(con, table, name, counts[0]) if validator is not None else None
 
     con.execute("begin transaction")
     try:
@@ -940,6 +946,8 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
             "values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
             [checksum, name, dialect.name, table, result.rows_read, result.rows_accepted,
              result.rows_quarantined])
+        if checked_rows is not None:  # a failed validation raises: nothing of the file stays
+            result.validation = checked_rows() if callable(checked_rows) else checked_rows
         _check_unchanged(path, seen_file)
         checkpoint("ingest.before_commit")
         con.execute("commit")

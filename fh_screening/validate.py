@@ -28,6 +28,7 @@ import math
 import os
 import re
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -604,6 +605,27 @@ def validate_table(
     report says so; the sample is drawn after the where filter. `known_rows`: the number of
     rows the caller already counted, which spares a pass over a large relation.
     """
+    rows = read_rows(con, table, where=where, params=params, sample_rows=sample_rows,
+                     relation=relation, known_rows=known_rows)
+    return validate_rows(rows, source=source, suites_dir=suites_dir)
+
+
+@dataclass(frozen=True)
+class RowsToValidate:
+    """Rows read from DuckDB for a suite (validate_table's first half): the Arrow table,
+    whether it is a sample, and how many rows it was drawn from."""
+
+    table: str
+    arrow: pa.Table
+    sampled: bool
+    total_rows: int
+
+
+def read_rows(con: duckdb.DuckDBPyConnection, table: str, *, where: str | None = None,
+              params: list | None = None, sample_rows: int | None = None,
+              relation: str | None = None, known_rows: int | None = None) -> RowsToValidate:
+    """The rows validate_table validates (its arguments), read on `con`: the part of a
+    validation that needs the connection; `validate_rows` is the part that does not."""
     if table not in TABLES:
         raise ValueError(f"unknown canonical table {table!r}; expected one of {TABLES}")
     if sample_rows is not None and (not isinstance(sample_rows, int) or sample_rows < 1):
@@ -629,17 +651,39 @@ def validate_table(
     # con.sql(...).to_arrow_table(), not con.execute(...): in duckdb 2.0 the latter warns
     # that Arrow output from a DB-API result makes an extra copy of the rows.
     arrow = con.sql(query, params=args or None).to_arrow_table()
-    df = _to_pandas(arrow)
-    outcomes = _run_suite(table, df, suites_dir)
+    return RowsToValidate(table, arrow, sampled,
+                          arrow.num_rows if total is None else total)
+
+
+def validate_rows(rows: RowsToValidate, *, source: str,
+                  suites_dir: Path = EXPECTATIONS_DIR) -> ValidationReport:
+    """The suite run on rows read by `read_rows` (pandas and GX only: no connection)."""
+    df = _to_pandas(rows.arrow)
+    outcomes = _run_suite(rows.table, df, suites_dir)
     return ValidationReport(
-        table=table,
+        table=rows.table,
         source=source,
         rows=len(df),
         outcomes=outcomes,
-        sampled=sampled,
-        total_rows=len(df) if total is None else total,
+        sampled=rows.sampled,
+        total_rows=rows.total_rows,
         gx_result=_take_result(),
     )
+
+
+_validating: ThreadPoolExecutor | None = None
+
+
+def start_validation(rows: RowsToValidate, *, source: str,
+                     suites_dir: Path = EXPECTATIONS_DIR) -> Future[ValidationReport]:
+    """`validate_rows` on a thread of its own, so that GX's Python work overlaps DuckDB's
+    (the ingest inserts a file's rows while its sample is validated, and commits only
+    when the verdict is in: fh_screening/ingest.py). One thread: the GX context is one."""
+    global _validating
+    with _LOCK:
+        if _validating is None:
+            _validating = ThreadPoolExecutor(1, thread_name_prefix="fh-validate")
+        return _validating.submit(validate_rows, rows, source=source, suites_dir=suites_dir)
 
 
 def require_valid(report: ValidationReport) -> ValidationReport:
@@ -655,7 +699,10 @@ __all__ = [
     "ValidationFailed",
     "ValidationReport",
     "load_suite",
+    "read_rows",
     "require_valid",
+    "start_validation",
     "validate_frame",
+    "validate_rows",
     "validate_table",
 ]

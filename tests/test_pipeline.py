@@ -151,3 +151,43 @@ def result_as_of(result: dict):
     from datetime import date
 
     return date.fromisoformat(result["as_of"])
+
+
+def test_a_file_failing_validation_after_its_insert_leaves_nothing_and_gx_ran_aside(
+        tmp_path, monkeypatch):
+    """GX runs on its own thread while the file's rows are inserted; the commit waits for
+    the verdict, so a critical failure rolls the insert back (issue 23)."""
+    import threading
+
+    from fh_screening import validate
+    from fh_screening.config import SAMPLES_DIR
+
+    real = validate._run_suite
+    threads: dict[str, str] = {}
+
+    def lab_results_fail(table, df, suites_dir):
+        threads[table] = threading.current_thread().name
+        outcomes = real(table, df, suites_dir)
+        if table == "lab_results":
+            outcomes[0] = validate.ExpectationOutcome(
+                expectation="expect_column_values_to_be_between", column="value",
+                severity="critical", success=False, unexpected_count=3,
+                unexpected_percent=0.1, why="a test's failure")
+        return outcomes
+
+    monkeypatch.setattr(validate, "_run_suite", lab_results_fail)
+    ws = Workspace(tmp_path / "ws")
+    with pytest.raises(validate.ValidationFailed, match="lab_results"):
+        pipeline.ingest_step(ws, "midtjylland", SAMPLES_DIR / "midtjylland")
+    assert threads["patients"].startswith("fh-validate")
+    assert threads["lab_results"].startswith("fh-validate")
+    con = connect(ws.store_path, read_only=True)
+    try:
+        tables = {t for (t,) in con.execute("select table_name from ingested_files").fetchall()}
+        assert "patients" in tables and "lab_results" not in tables
+        assert con.execute("select count(*) from lab_results").fetchall() == [(0,)]
+        assert con.execute("select count(*) from quarantine where table_name = 'lab_results'"
+                           ).fetchall() == [(0,)]
+        assert con.execute("select count(*) from patients").fetchall()[0][0] > 1000
+    finally:
+        con.close()
