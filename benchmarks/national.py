@@ -10,6 +10,10 @@ Why it is built this way:
   and reused by later invocations with the same size and seed.
 - Each measured run is a fresh process, so peak memory (RSS, sampled every 20 ms and
   attributed to the innermost stage, `fh_screening.stages`) belongs to that run alone.
+- CPU seconds (user + sys) are measured beside the wall time, per stage (every thread of
+  the run's process and its finished worker processes) and per process (the run, the peer
+  script): on two cores, wall time against the script says who finishes first, CPU says
+  how much work each does and so how far tuning the same work can go.
 - The floor is one plain DuckDB scan of the same files (every column read, as text for
   CSV), the least any pipeline that reads them must pay.
 - The incremental run is the month after the full run (`synth.split_at`): the month's
@@ -27,6 +31,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -136,12 +141,21 @@ def _high_water_bytes() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def _cpu_seconds() -> float:
+    """CPU (user + sys) of this process's threads and of its children that have ended
+    (the outputs' worker processes, a measured child run)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 class StageMeter:
-    """Exclusive wall time and peak RSS per innermost stage (a sampler thread)."""
+    """Exclusive wall time, CPU time and peak RSS per innermost stage (a sampler thread)."""
 
     def __init__(self) -> None:
         self.stack: list[tuple[str, float]] = []
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._cpu_since = 0.0
         self.peak: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -165,6 +179,11 @@ class StageMeter:
         # Progress on stderr (stdout carries the result): a national run takes minutes.
         print(f"  {time.strftime('%H:%M:%S')} {event} {name} rss "
               f"{_rss_bytes() / 2**30:.1f} GiB", file=sys.stderr, flush=True)
+        cpu = _cpu_seconds()
+        if self.stack:  # the CPU since the last edge belongs to the innermost stage
+            current = self.stack[-1][0]
+            self.cpu[current] = self.cpu.get(current, 0.0) + cpu - self._cpu_since
+        self._cpu_since = cpu
         if event == "start":
             if self.stack:  # pause the outer stage
                 outer, since = self.stack[-1]
@@ -216,7 +235,7 @@ def run_pipeline(folder: Path, kind: str, month: str = "month") -> dict[str, Any
     caught = _Recomputed()
     logging.getLogger("fh_screening.pipeline").addHandler(caught)
     logging.getLogger("fh_screening.pipeline").setLevel(logging.INFO)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     with StageMeter() as meter, listening(meter):
         start_loading(None)  # as run_screening does: the model loads while the regions ingest
         ingested = [ingest_step(ws, r, extracts / r, today=date(2026, 11, 30))
@@ -224,12 +243,14 @@ def run_pipeline(folder: Path, kind: str, month: str = "month") -> dict[str, Any
         summary = screen_step(ws, list(REGIONS), as_of)
         summary["ingest"] = summarise_ingest(ingested)
         result = output_step(ws, f"bench-{kind}", as_of, list(REGIONS), summary)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     rows_read = sum(r["rows_read"] for r in ingested)
     return {
         "kind": kind, "as_of": as_of.isoformat(), "wall_seconds": round(wall, 2),
         "peak_rss_gib": round(_high_water_bytes() / 2**30, 2),
+        "cpu_seconds": round(cpu, 2),
         "stages": {s: {"seconds": round(meter.seconds.get(s, 0.0), 2),
+                       "cpu_seconds": round(meter.cpu.get(s, 0.0), 2),
                        "peak_rss_gib": round(meter.peak.get(s, 0) / 2**30, 2)}
                    for s in STAGE_ORDER},
         "rows_read": rows_read, "rows_per_second": round(rows_read / wall),
@@ -274,23 +295,31 @@ def _child(args: list[str]) -> dict[str, Any]:
     """Run this script's `measure` in a fresh process; its last stdout line is JSON.
     `process_seconds` is the child's whole life: interpreter, imports and run."""
     env = {**os.environ, "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     out = subprocess.run([sys.executable, __file__, "measure", *args], env=env,
                          stdout=subprocess.PIPE, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_seconds"] = round(time.perf_counter() - t0, 2)
+    result["process_cpu_seconds"] = round(_children_cpu() - cpu0, 2)
     return result
+
+
+def _children_cpu() -> float:
+    """CPU (user + sys) of this process's ended children: a child run, the peer script."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return children.ru_utime + children.ru_stime
 
 
 def run_peer(extracts: Path, out: Path, as_of: date) -> dict[str, Any]:
     """The peer baseline (benchmarks/peer_pandas.py) on the same files, in a fresh process."""
     shutil.rmtree(out, ignore_errors=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     done = subprocess.run([sys.executable, str(PEER), str(extracts), str(out),
                            "--as-of", as_of.isoformat()],
                           stdout=subprocess.PIPE, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["process_seconds"] = round(time.perf_counter() - t0, 2)
+    result["process_cpu_seconds"] = round(_children_cpu() - cpu0, 2)
     return result
 
 
@@ -381,7 +410,9 @@ def compare(pipeline: list[dict[str, Any]], peer: list[dict[str, Any]]) -> dict[
         b = _median([r["stages"][peer_stage] for r in peer])
         rows[peer_stage] = {"pipeline_stages": list(ours), "pipeline_seconds": a,
                             "peer_seconds": b, "ratio": round(a / b, 2) if b else None}
-    for key in ("wall_seconds", "process_seconds"):
+    for key in ("wall_seconds", "process_seconds", "process_cpu_seconds"):
+        if not all(key in r for r in pipeline + peer):  # a report from before CPU was kept
+            continue
         a, b = _median([r[key] for r in pipeline]), _median([r[key] for r in peer])
         rows[key] = {"pipeline_seconds": a, "peer_seconds": b, "ratio": round(a / b, 2)}
     return rows
@@ -520,6 +551,22 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{c[k]['pipeline_seconds']} s / {c[k]['peer_seconds']} s = {c[k]['ratio']}x"
                 for k in ("read", "compute", "write", "wall_seconds", "process_seconds"))
                 + " |")
+    lines += ["", "## CPU seconds (user + sys), full run: median per stage, and whole processes "
+              "against the peer script", "",
+              "| size | " + " | ".join(STAGE_ORDER) + " | pipeline process | peer process "
+              "| CPU ratio | cores in use (pipeline, peer) |",
+              "|---|" + "---:|" * (len(STAGE_ORDER) + 4)]
+    for r in report["results"]:
+        runs, c = r["full_runs"], r["full_vs_peer"].get("process_cpu_seconds")
+        if not c or not all("cpu_seconds" in run["stages"][STAGE_ORDER[0]] for run in runs):
+            continue
+        walls = r["full_vs_peer"]["process_seconds"]
+        lines.append(f"| {r['size']} | " + " | ".join(
+            f"{_median([run['stages'][s]['cpu_seconds'] for run in runs])} s"
+            for s in STAGE_ORDER)
+            + f" | {c['pipeline_seconds']} s | {c['peer_seconds']} s | {c['ratio']}x "
+            f"| {c['pipeline_seconds'] / walls['pipeline_seconds']:.2f}, "
+            f"{c['peer_seconds'] / walls['peer_seconds']:.2f} |")
     lines += ["", "## Monthly run against the people whose data changed", "",
               "| size | part of the month | people with new data | recomputed (scope_b) "
               "| monthly run | ingest | validate | criteria | model | outputs |",
