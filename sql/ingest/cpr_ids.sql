@@ -22,9 +22,9 @@ create temp table if not exists cpr_ids (
 
 insert into cpr_ids
 with fields as (
-    select distinct coalesce(s.raw, '') as raw
-    from stg_cprs s
-    where not exists (select 1 from cpr_ids c where c.raw = coalesce(s.raw, ''))
+    select d.raw
+    from (select distinct coalesce(s.raw, '') as raw from stg_cprs s) d
+    where d.raw not in (select c.raw from cpr_ids c)
 ),
 numbered as (
     select raw, (select coalesce(max(ref), 0) from cpr_ids) + row_number() over (order by raw) as ref

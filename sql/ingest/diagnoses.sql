@@ -6,7 +6,8 @@ with typed as (
         k.problem as cpr_problem,
         k.person_id,
         parse_icd10(icd10, $icd10_style) as icd10,
-        coalesce(diagnosed_at_typed, parse_date(diagnosed_at, $date_format)) as diagnosed_at
+        case when diagnosed_at_typed is not null then diagnosed_at_typed
+             else parse_date(diagnosed_at, $date_format) end as diagnosed_at
     from stg
     left join cpr_ids k on k.ref = stg.cpr
 )

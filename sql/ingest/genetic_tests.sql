@@ -5,7 +5,8 @@ with typed as (
         _row,
         k.problem as cpr_problem,
         k.person_id,
-        coalesce(tested_at_typed, parse_date(tested_at, $date_format)) as tested_at,
+        case when tested_at_typed is not null then tested_at_typed
+             else parse_date(tested_at, $date_format) end as tested_at,
         (select canonical from value_map v where v.kind = 'genetic_result' and v.source_value = trim(stg.result)) as result
     from stg
     left join cpr_ids k on k.ref = stg.cpr

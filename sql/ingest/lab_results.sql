@@ -13,10 +13,12 @@ with typed as (
         s._row,
         k.problem as cpr_problem,
         k.person_id,
-        coalesce(s.sampled_at_typed, parse_timestamp(s.sampled_at, $timestamp_format)) as sampled_at,
+        case when s.sampled_at_typed is not null then s.sampled_at_typed
+             else parse_timestamp(s.sampled_at, $timestamp_format) end as sampled_at,
         trim(s.source_code) as source_code,
         s.source_value,
-        coalesce(s.source_value_typed, parse_number(s.source_value, $decimal_comma)) as number,
+        case when s.source_value_typed is not null then s.source_value_typed
+             else parse_number(s.source_value, $decimal_comma) end as number,
         nullif(trim(s.source_unit), '') as source_unit
     from stg s
     left join cpr_ids k on k.ref = s.cpr

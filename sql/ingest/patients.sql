@@ -10,12 +10,14 @@ with typed as (
         k.person_id,
         k.birth_date as cpr_birth,
         stg.birth_date as birth_date_text,
-        coalesce(stg.birth_date_typed, parse_date(stg.birth_date, $date_format)) as birth_date_given,
+        case when stg.birth_date_typed is not null then stg.birth_date_typed
+             else parse_date(stg.birth_date, $date_format) end as birth_date_given,
         stg.sex as sex_text,
         (select canonical from value_map v where v.kind = 'sex' and v.source_value = trim(stg.sex)) as sex_given,
         nullif(trim(gp_practice_id), '') as gp_practice_id,
         deceased_date as deceased_text,
-        coalesce(deceased_date_typed, parse_date(deceased_date, $date_format)) as deceased_date
+        case when deceased_date_typed is not null then deceased_date_typed
+             else parse_date(deceased_date, $date_format) end as deceased_date
     from stg
     left join cpr_ids k on k.ref = stg.cpr
 ),

@@ -10,11 +10,14 @@ with typed as (
         k.person_id,
         upper(trim(atc_code)) as atc_code,
         strength_mg as strength_text,
-        coalesce(strength_mg_typed, parse_number(strength_mg, $decimal_comma)) as strength_mg,
+        case when strength_mg_typed is not null then strength_mg_typed
+             else parse_number(strength_mg, $decimal_comma) end as strength_mg,
         start_date as start_text,
-        coalesce(start_date_typed, parse_date(start_date, $date_format)) as start_date,
+        case when start_date_typed is not null then start_date_typed
+             else parse_date(start_date, $date_format) end as start_date,
         end_date as end_text,
-        coalesce(end_date_typed, parse_date(end_date, $date_format)) as end_date
+        case when end_date_typed is not null then end_date_typed
+             else parse_date(end_date, $date_format) end as end_date
     from stg
     left join cpr_ids k on k.ref = stg.cpr
 )
