@@ -26,7 +26,9 @@ def test_cpu_seconds_are_the_innermost_stages_own():
             _burn(0.4)            # working: CPU of the inner stage only
     assert meter.seconds["ingest"] >= 0.28 and meter.seconds["validate"] >= 0.38
     assert meter.cpu["validate"] >= 0.38
-    assert meter.cpu["ingest"] < 0.15
+    # the sleep costs next to nothing; the margin leaves room for another thread of the
+    # test process using CPU meanwhile (it adds to both stages alike)
+    assert meter.cpu["ingest"] < meter.cpu["validate"] - 0.2
 
 
 def test_compare_gives_the_cpu_ratio_when_both_sides_have_it():
