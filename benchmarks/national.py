@@ -141,11 +141,16 @@ def _high_water_bytes() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def _cpu_seconds() -> float:
-    """CPU (user + sys) of this process's threads and of its children that have ended
-    (the outputs' worker processes, a measured child run)."""
+def _children_cpu() -> float:
+    """CPU (user + sys) of this process's ended children: a child run, the peer script,
+    the outputs' worker processes."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    return children.ru_utime + children.ru_stime
+
+
+def _cpu_seconds() -> float:
+    """CPU (user + sys) of this process's threads and of its children that have ended."""
+    return time.process_time() + _children_cpu()
 
 
 class StageMeter:
@@ -302,12 +307,6 @@ def _child(args: list[str]) -> dict[str, Any]:
     result["process_seconds"] = round(time.perf_counter() - t0, 2)
     result["process_cpu_seconds"] = round(_children_cpu() - cpu0, 2)
     return result
-
-
-def _children_cpu() -> float:
-    """CPU (user + sys) of this process's ended children: a child run, the peer script."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return children.ru_utime + children.ru_stime
 
 
 def run_peer(extracts: Path, out: Path, as_of: date) -> dict[str, Any]:

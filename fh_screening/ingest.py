@@ -905,7 +905,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
     counts = con.execute(
         "select count(*) filter (where _problem is null), "
         "count(*) filter (where _problem is not null) from checked").fetchall()[0]
-    checked_rows = validator(con, table, name, counts[0]) if validator is not None else None
+    checked = validator(con, table, name, counts[0]) if validator is not None else None
 
     con.execute("begin transaction")
     try:
@@ -946,8 +946,8 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, dialect: RegionDialect, table: 
             "values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
             [checksum, name, dialect.name, table, result.rows_read, result.rows_accepted,
              result.rows_quarantined])
-        if checked_rows is not None:  # a failed validation raises: nothing of the file stays
-            result.validation = checked_rows() if callable(checked_rows) else checked_rows
+        if checked is not None:  # a failed validation raises: nothing of the file stays
+            result.validation = checked() if callable(checked) else checked
         _check_unchanged(path, seen_file)
         checkpoint("ingest.before_commit")
         con.execute("commit")

@@ -83,7 +83,7 @@ def _validator_for(ws: Workspace, region: str) -> Callable[..., Callable[[], dic
     the file's rows, which commit only after the verdict (ingest.Validator). The stage
     "validate" is the time the ingest spends on it: the read and the wait."""
     def validator(con, table: str, source: str, rows: int) -> Callable[[], dict[str, Any]]:
-        from fh_screening.validate import read_rows, start_validation
+        from fh_screening.validate import read_rows, require_valid, start_validation
 
         with stage("validate"):
             sample = read_rows(con, table, relation="accepted",
@@ -91,8 +91,6 @@ def _validator_for(ws: Workspace, region: str) -> Callable[..., Callable[[], dic
         running = start_validation(sample, source=source)
 
         def verdict() -> dict[str, Any]:
-            from fh_screening.validate import require_valid
-
             with stage("validate"):
                 report = running.result()
             keep_result(ws.home, region, source, report.gx_result)

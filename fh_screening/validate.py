@@ -568,12 +568,8 @@ def validate_frame(
     `source` says where the rows came from (file, region, batch) and only ends up in the
     report. The frame is converted to pandas once; the caller's frame is never modified.
     """
-    df = _to_pandas(frame)
-    outcomes = _run_suite(table, df, suites_dir)
-    return ValidationReport(
-        table=table, source=source, rows=len(df), outcomes=outcomes, total_rows=len(df),
-        gx_result=_take_result()
-    )
+    return validate_rows(RowsToValidate(table, frame, False, None), source=source,
+                         suites_dir=suites_dir)
 
 
 def _quote_relation(name: str) -> str:
@@ -612,13 +608,14 @@ def validate_table(
 
 @dataclass(frozen=True)
 class RowsToValidate:
-    """Rows read from DuckDB for a suite (validate_table's first half): the Arrow table,
-    whether it is a sample, and how many rows it was drawn from."""
+    """Rows for a suite (read from DuckDB by `read_rows`, or a caller's frame): the rows
+    (an Arrow table, or any frame `_to_pandas` takes), whether they are a sample, and how
+    many rows they were drawn from (None: the rows are all of them)."""
 
     table: str
-    arrow: pa.Table
+    frame: Any
     sampled: bool
-    total_rows: int
+    total_rows: int | None
 
 
 def read_rows(con: duckdb.DuckDBPyConnection, table: str, *, where: str | None = None,
@@ -651,14 +648,13 @@ def read_rows(con: duckdb.DuckDBPyConnection, table: str, *, where: str | None =
     # con.sql(...).to_arrow_table(), not con.execute(...): in duckdb 2.0 the latter warns
     # that Arrow output from a DB-API result makes an extra copy of the rows.
     arrow = con.sql(query, params=args or None).to_arrow_table()
-    return RowsToValidate(table, arrow, sampled,
-                          arrow.num_rows if total is None else total)
+    return RowsToValidate(table, arrow, sampled, total)
 
 
 def validate_rows(rows: RowsToValidate, *, source: str,
                   suites_dir: Path = EXPECTATIONS_DIR) -> ValidationReport:
     """The suite run on rows read by `read_rows` (pandas and GX only: no connection)."""
-    df = _to_pandas(rows.arrow)
+    df = _to_pandas(rows.frame)
     outcomes = _run_suite(rows.table, df, suites_dir)
     return ValidationReport(
         table=rows.table,
@@ -666,7 +662,7 @@ def validate_rows(rows: RowsToValidate, *, source: str,
         rows=len(df),
         outcomes=outcomes,
         sampled=rows.sampled,
-        total_rows=rows.total_rows,
+        total_rows=len(df) if rows.total_rows is None else rows.total_rows,
         gx_result=_take_result(),
     )
 
